@@ -1,0 +1,53 @@
+# Two commands on a fresh machine with Python 3.11+ and make:
+#   make dev    installs everything and starts the embedded stack
+#   make test   installs everything and runs the whole test suite
+#
+# uv is installed into a private tools venv, so nothing has to be installed by
+# hand; the project's own venv is .venv, pinned by uv.lock.
+
+PYTHON ?= python3
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+RUN := $(UV) run --frozen
+
+.PHONY: dev test test-full lint typecheck fmt install record-histories clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv==0.13.9"
+
+$(VENV)/.installed: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen
+	@touch $@
+
+install: $(VENV)/.installed
+
+dev: install
+	$(RUN) ordersaga dev
+
+# The whole suite: lint, types, then tests (fast cases; see test-full).
+test: install lint typecheck
+	$(RUN) pytest -q
+
+# The longer matrices (marked slow) on top of the fast suite.
+test-full: install
+	$(RUN) pytest -q --run-slow
+
+lint: install
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+typecheck: install
+	$(RUN) mypy
+
+fmt: install
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+# Re-record the replay corpus in tests/histories/ from the current workflow.
+record-histories: install
+	$(RUN) python -m tests.record_histories
+
+clean:
+	rm -rf $(TOOLS) $(VENV) .mypy_cache .ruff_cache .pytest_cache

