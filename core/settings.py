@@ -61,7 +61,13 @@ class Settings(BaseSettings):
     )
     task_queue: str = "orders"
 
-    # Worker concurrency limits.
+    # The main API also serves the auth routes (the dev default). Deployments
+    # that run `ordersaga auth` separately set this to false.
+    serve_auth: bool = True
+
+    # Worker concurrency limits, and the port of its health/metrics endpoint
+    # (0 turns the endpoint off).
+    worker_health_port: int = 0
     worker_max_concurrent_activities: int = 100
     worker_max_concurrent_workflow_tasks: int = 100
 
