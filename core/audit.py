@@ -1,0 +1,243 @@
+"""The audit: invariants that must hold in any ordersaga database.
+
+``ordersaga audit`` prints this report and exits non-zero on any violation;
+the crash and fault tests call :func:`run_audit` after every scenario. Each
+check is one SQL query, so the audit reads the database as it is, with no
+help from the code that wrote it.
+
+The payment side is read from the payment simulator's own books (what the
+"provider" holds), linked to orders by the idempotency keys the payment
+activities use (``charge-<order id>``, ``refund-<order id>``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from core.db import SessionFactory
+
+KEEPS_MONEY = ("confirmed", "shipped", "delivered")
+KEEPS_NOTHING = ("rejected", "payment_failed", "cancelled")
+
+
+@dataclass
+class AuditReport:
+    products: int = 0
+    orders: int = 0
+    violations: list[str] = field(default_factory=list)
+    needs_attention: list[str] = field(default_factory=list)
+    pending: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def render(self) -> str:
+        lines = [
+            f"audited {self.products} products and {self.orders} orders "
+            f"({self.pending} still pending)",
+        ]
+        if self.needs_attention:
+            lines.append(f"orders marked for attention: {len(self.needs_attention)}")
+            lines += [f"  - {order_id}" for order_id in self.needs_attention]
+        if self.violations:
+            lines.append(f"VIOLATIONS: {len(self.violations)}")
+            lines += [f"  - {v}" for v in self.violations]
+        else:
+            lines.append("no violations")
+        return "\n".join(lines)
+
+
+async def _stock(session: AsyncSession, report: AuditReport) -> None:
+    # initial + restocks = current + held + sold, and the ledger as a whole
+    # must add up to what products.stock says is left.
+    rows = await session.execute(
+        text(
+            """
+            SELECT p.sku, p.stock,
+                   COALESCE(m.supplied, 0) AS supplied,
+                   COALESCE(m.ledger, 0) AS ledger,
+                   COALESCE(r.held, 0) AS held,
+                   COALESCE(r.sold, 0) AS sold
+            FROM products p
+            LEFT JOIN (
+                SELECT product_id,
+                       SUM(delta) FILTER (WHERE kind IN ('initial', 'restock')) AS supplied,
+                       SUM(delta) AS ledger
+                FROM stock_movements GROUP BY product_id
+            ) m ON m.product_id = p.id
+            LEFT JOIN (
+                SELECT product_id,
+                       SUM(quantity) FILTER (WHERE status = 'held') AS held,
+                       SUM(quantity) FILTER (WHERE status = 'committed') AS sold
+                FROM reservations GROUP BY product_id
+            ) r ON r.product_id = p.id
+            ORDER BY p.sku
+            """
+        )
+    )
+    for sku, stock, supplied, ledger, held, sold in rows:
+        report.products += 1
+        if stock < 0:
+            report.violations.append(f"product {sku}: negative stock {stock}")
+        if supplied != stock + held + sold:
+            report.violations.append(
+                f"product {sku}: supplied {supplied} != stock {stock} + held {held} + sold {sold}"
+            )
+        if ledger != stock:
+            report.violations.append(f"product {sku}: ledger sums to {ledger}, stock is {stock}")
+
+
+async def _money(session: AsyncSession, report: AuditReport) -> None:
+    rows = await session.execute(
+        text(
+            """
+            SELECT o.id, o.status::text, o.total,
+                   COALESCE(c.captured, 0) AS captured,
+                   COALESCE(c.captures, 0) AS captures,
+                   COALESCE(rf.refunded, 0) AS refunded
+            FROM orders o
+            LEFT JOIN (
+                SELECT idempotency_key, SUM(amount) AS captured, COUNT(*) AS captures
+                FROM simulator_charges WHERE status = 'captured' GROUP BY idempotency_key
+            ) c ON c.idempotency_key = 'charge-' || o.id::text
+            LEFT JOIN (
+                SELECT ch.idempotency_key, SUM(r.amount) AS refunded
+                FROM simulator_refunds r JOIN simulator_charges ch ON ch.id = r.charge_id
+                GROUP BY ch.idempotency_key
+            ) rf ON rf.idempotency_key = 'charge-' || o.id::text
+            """
+        )
+    )
+    for order_id, status, total, captured, captures, refunded in rows:
+        report.orders += 1
+        kept = captured - refunded
+        if captures > 1:
+            report.violations.append(f"order {order_id}: {captures} captures")
+        if status in KEEPS_MONEY and kept != total:
+            report.violations.append(
+                f"order {order_id} ({status}): kept {kept} but total is {total}"
+            )
+        if status in KEEPS_NOTHING and kept != 0:
+            report.violations.append(f"order {order_id} ({status}): kept {kept}, expected 0")
+        if refunded > captured:
+            report.violations.append(
+                f"order {order_id}: refunded {refunded} more than captured {captured}"
+            )
+
+    # A refund must belong to a captured charge (not a declined one).
+    orphans = await session.execute(
+        text(
+            """
+            SELECT r.id FROM simulator_refunds r
+            LEFT JOIN simulator_charges ch ON ch.id = r.charge_id
+            WHERE ch.id IS NULL OR ch.status <> 'captured'
+            """
+        )
+    )
+    for (refund_id,) in orphans:
+        report.violations.append(f"refund {refund_id} does not belong to a capture")
+
+    # A capture must belong to an order (a charge key without an order is money
+    # taken from a customer that no order accounts for).
+    strays = await session.execute(
+        text(
+            """
+            SELECT ch.id FROM simulator_charges ch
+            LEFT JOIN orders o ON 'charge-' || o.id::text = ch.idempotency_key
+            WHERE ch.status = 'captured' AND o.id IS NULL
+            """
+        )
+    )
+    for (charge_id,) in strays:
+        report.violations.append(f"capture {charge_id} belongs to no order")
+
+
+async def _notifications(session: AsyncSession, report: AuditReport) -> None:
+    rows = await session.execute(
+        text(
+            """
+            SELECT order_id, kind, channel, COUNT(*) FROM notifications
+            GROUP BY order_id, kind, channel HAVING COUNT(*) > 1
+            """
+        )
+    )
+    for order_id, kind, channel, count in rows:
+        report.violations.append(f"order {order_id}: {count} {kind} notifications by {channel}")
+    # What actually reached the mail server (the dev sink), by Message-ID.
+    dupes = await session.execute(
+        text(
+            """
+            SELECT message_id, COUNT(*) FROM caught_mail
+            WHERE message_id IS NOT NULL GROUP BY message_id HAVING COUNT(*) > 1
+            """
+        )
+    )
+    for message_id, count in dupes:
+        report.violations.append(f"mail {message_id} delivered {count} times")
+
+
+async def _progress(
+    session: AsyncSession,
+    report: AuditReport,
+    temporal: Client | None,
+    stuck_after: timedelta,
+    now: datetime,
+) -> None:
+    attention = await session.execute(
+        text("SELECT id FROM orders WHERE needs_attention ORDER BY created_at")
+    )
+    report.needs_attention = [str(order_id) for (order_id,) in attention]
+
+    pending = (
+        await session.execute(text("SELECT id, created_at FROM orders WHERE status = 'pending'"))
+    ).all()
+    report.pending = len(pending)
+    for order_id, created_at in pending:
+        if now - created_at > stuck_after:
+            report.violations.append(
+                f"order {order_id} pending since {created_at.isoformat()} (stuck)"
+            )
+        if temporal is not None and not await _workflow_running(temporal, order_id):
+            report.violations.append(f"order {order_id} is pending but has no running workflow")
+
+
+async def _workflow_running(temporal: Client, order_id: uuid.UUID) -> bool:
+    try:
+        description = await temporal.get_workflow_handle(f"order-{order_id}").describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return description.status == WorkflowExecutionStatus.RUNNING
+
+
+async def run_audit(
+    sessions: SessionFactory,
+    *,
+    temporal: Client | None = None,
+    stuck_after: timedelta = timedelta(minutes=5),
+    now: datetime | None = None,
+) -> AuditReport:
+    """Check every invariant; ``temporal`` adds the running-workflow check.
+
+    ``stuck_after`` should be the payment deadline plus a margin: no saga may
+    stay pending longer than its charge is allowed to take.
+    """
+    report = AuditReport()
+    # One REPEATABLE READ snapshot, so a saga moving on mid-audit cannot make
+    # two queries disagree.
+    async with sessions() as session:
+        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        await _stock(session, report)
+        await _money(session, report)
+        await _notifications(session, report)
+        await _progress(session, report, temporal, stuck_after, now or datetime.now(UTC))
+    return report
