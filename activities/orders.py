@@ -1,15 +1,23 @@
 """Order read-model activities: status, timeline and attention flags.
 
-CONTRACT SKELETON: signatures are the interface the workflow codes against.
+The workflow is the source of truth for an order's progress; these activities
+keep the ``orders`` row and its timeline current so the API never has to ask
+Temporal. Each one is idempotent: a retry after a crash changes nothing more.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
+from activities.errors import invalid_order, parse_order_id
+from activities.timeline import add_event
 from core.db import SessionFactory
+from core.models import Order, OrderStatus
 
 
 @dataclass
@@ -54,20 +62,87 @@ class OrderActivities:
 
     @activity.defn(name="record_order")
     async def record_order(self, input: RecordOrderInput) -> None:
-        raise NotImplementedError
+        order_id = parse_order_id(input.order_id)
+        async with self._sessions() as session, session.begin():
+            await _require_order(session, order_id)
+            await add_event(session, order_id, "order.received", dedupe_key="order.received")
 
     @activity.defn(name="set_order_status")
     async def set_status(self, input: StatusChange) -> None:
-        raise NotImplementedError
+        order_id = parse_order_id(input.order_id)
+        status = _parse_status(input.status)
+        async with self._sessions() as session, session.begin():
+            await _change_status(session, order_id, status, input.failure_reason, input.detail)
 
     @activity.defn(name="record_timeline_event")
     async def record_event(self, input: TimelineEvent) -> None:
-        raise NotImplementedError
+        order_id = parse_order_id(input.order_id)
+        async with self._sessions() as session, session.begin():
+            await _require_order(session, order_id)
+            await add_event(session, order_id, input.type, input.detail, input.dedupe_key)
 
     @activity.defn(name="flag_order_for_attention")
     async def flag_for_attention(self, input: AttentionInput) -> None:
-        raise NotImplementedError
+        order_id = parse_order_id(input.order_id)
+        async with self._sessions() as session, session.begin():
+            await _update_order(session, order_id, needs_attention=True)
+            await add_event(
+                session,
+                order_id,
+                "order.needs_attention",
+                f"{input.step} keeps failing: {input.error}",
+                dedupe_key=f"attention:{input.step}",
+            )
 
     @activity.defn(name="record_shipment")
     async def record_shipment(self, input: ShipmentInput) -> None:
-        raise NotImplementedError
+        order_id = parse_order_id(input.order_id)
+        detail = " ".join(p for p in (input.carrier, input.tracking_number) if p)
+        async with self._sessions() as session, session.begin():
+            await _update_order(
+                session, order_id, carrier=input.carrier, tracking_number=input.tracking_number
+            )
+            await _change_status(session, order_id, OrderStatus.SHIPPED, None, detail)
+
+
+def _parse_status(value: str) -> OrderStatus:
+    try:
+        return OrderStatus(value)
+    except ValueError:
+        raise invalid_order(f"unknown order status {value!r}") from None
+
+
+async def _require_order(session: AsyncSession, order_id: uuid.UUID) -> None:
+    found = await session.scalar(select(Order.id).where(Order.id == order_id))
+    if found is None:
+        raise invalid_order(f"order {order_id} does not exist")
+
+
+async def _update_order(session: AsyncSession, order_id: uuid.UUID, **values: object) -> None:
+    result = await session.execute(
+        update(Order)
+        .where(Order.id == order_id)
+        .values(updated_at=func.now(), **values)
+        .returning(Order.id)
+    )
+    if result.scalar_one_or_none() is None:
+        raise invalid_order(f"order {order_id} does not exist")
+
+
+async def _change_status(
+    session: AsyncSession,
+    order_id: uuid.UUID,
+    status: OrderStatus,
+    failure_reason: str | None,
+    detail: str,
+) -> None:
+    await _update_order(session, order_id, status=status, failure_reason=failure_reason)
+    # One timeline line per status: a retried set_status rewrites the same
+    # values and adds nothing.
+    await add_event(
+        session,
+        order_id,
+        f"order.{status.value}",
+        detail or (failure_reason or ""),
+        dedupe_key=f"status:{status.value}",
+    )
