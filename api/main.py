@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from temporalio.client import Client
 
-from api import health
+from api import auth, health
 from api.app import build_app
 from core.settings import Settings, get_settings
 
@@ -15,6 +15,8 @@ def create_app(
 ) -> FastAPI:
     settings = settings or get_settings()
     routers: list[APIRouter] = [health.router]
+    if settings.serve_auth:
+        routers += auth.routers
     return build_app(
         title="ordersaga",
         settings=settings,

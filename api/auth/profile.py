@@ -1,0 +1,88 @@
+"""The caller's own profile and password."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from sqlalchemy import select
+
+from api.auth.accounts import check_password
+from api.auth.passwords import hash_password, weakness
+from api.auth.schemas import PasswordChange, UserPublic, UserUpdate
+from api.auth.throttle import Policy
+from api.deps import CurrentUser, ResourcesDep, SessionDep
+from api.errors import ProblemError
+from core.models import User
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing, invalid or revoked token"},
+    422: {"description": "the body is malformed or tries to change what it may not"},
+}
+
+
+def _gone() -> ProblemError:
+    # A valid signature for a deleted account: treat as an invalid token.
+    return ProblemError(401, "the account of this token no longer exists", code="unauthorized")
+
+
+@router.get("/me", response_model=UserPublic, responses=_ERRORS)
+async def me(principal: CurrentUser, session: SessionDep) -> User:
+    """The caller's profile."""
+    user = await session.get(User, principal.user_id)
+    if user is None:
+        raise _gone()
+    return user
+
+
+@router.patch("/me", response_model=UserPublic, responses=_ERRORS)
+async def update_me(body: UserUpdate, principal: CurrentUser, session: SessionDep) -> User:
+    """Change name and phone; email and role are not writable here."""
+    async with session.begin():
+        user = await session.get(User, principal.user_id, with_for_update=True)
+        if user is None:
+            raise _gone()
+        for name, value in body.model_dump(exclude_unset=True).items():
+            setattr(user, name, value)
+    return user
+
+
+@router.post(
+    "/me/password",
+    status_code=204,
+    responses={
+        **_ERRORS,
+        403: {"description": "the current password is wrong"},
+        429: {"description": "too many wrong passwords; see Retry-After"},
+    },
+)
+async def change_password(
+    body: PasswordChange, principal: CurrentUser, session: SessionDep, resources: ResourcesDep
+) -> Response:
+    """Change the password; every token issued before stops working."""
+    async with session.begin():
+        user = await session.scalar(
+            select(User).where(User.id == principal.user_id).with_for_update()
+        )
+        if user is None:
+            raise _gone()
+        problem = weakness(body.new_password, user.email)
+        if problem:
+            raise ProblemError(
+                422,
+                "invalid request: new_password",
+                code="validation-error",
+                extra={"errors": [{"field": "new_password", "in": "body", "message": problem}]},
+            )
+        # Throttled like a login: a stolen token must not become a way to
+        # guess the account's password at full speed.
+        policy = Policy.from_settings(resources.settings)
+        ok = await check_password(session, user, body.current_password, policy)
+        if ok:
+            user.password_hash = await hash_password(body.new_password)
+            user.token_version += 1
+    if not ok:
+        raise ProblemError(403, "the current password is wrong", code="wrong-password")
+    return Response(status_code=204)

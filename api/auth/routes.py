@@ -1,0 +1,141 @@
+"""Register, log in (form and JSON), log out."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Response
+from fastapi.security import OAuth2PasswordRequestForm
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.postgresql import insert
+
+from api.app import Resources
+from api.auth.accounts import EmailTaken, check_password, create_user, normalize_email
+from api.auth.passwords import burn_verify
+from api.auth.schemas import LoginRequest, TokenResponse, UserCreate, UserPublic
+from api.auth.throttle import Policy, UnknownEmailThrottle, throttled, unknown_email_throttle
+from api.deps import CurrentUser, ResourcesDep, SessionDep
+from api.errors import ProblemError
+from api.tokens import TokenIssuer
+from core.models import RevokedToken, User
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+UnknownThrottle = Annotated[UnknownEmailThrottle, Depends(unknown_email_throttle)]
+
+_UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing, invalid or revoked token"}
+}
+_LOGIN_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "email or password is wrong (one answer for both)"},
+    422: {"description": "the body is malformed"},
+    429: {"description": "too many failed logins; see Retry-After"},
+    503: {"description": "this process does not issue tokens"},
+}
+
+
+def get_issuer(resources: ResourcesDep) -> TokenIssuer:
+    if resources.issuer is None:
+        raise ProblemError(
+            503,
+            "this service verifies tokens but holds no signing key to issue them",
+            code="issuer-unavailable",
+        )
+    return resources.issuer
+
+
+Issuer = Annotated[TokenIssuer, Depends(get_issuer)]
+
+
+def _bad_credentials() -> ProblemError:
+    # The same answer whether the email has no account or the password is
+    # wrong, so the login form cannot be used to discover accounts.
+    return ProblemError(
+        401,
+        "email or password is wrong",
+        code="invalid-credentials",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+async def _login(
+    resources: Resources,
+    issuer: TokenIssuer,
+    unknown: UnknownEmailThrottle,
+    email: str,
+    password: str,
+) -> TokenResponse:
+    email = normalize_email(email)
+    policy = Policy.from_settings(resources.settings)
+    async with resources.sessions() as session:
+        async with session.begin():
+            user = await session.scalar(select(User).where(User.email == email).with_for_update())
+            if user is None:
+                wait = unknown.retry_after(email)
+                if wait is not None:
+                    raise throttled(wait)
+                await burn_verify(password)
+                unknown.record_failure(email)
+                raise _bad_credentials()
+            ok = await check_password(session, user, password, policy)
+        # Committed: the failure is counted even though we answer 401.
+    if not ok:
+        raise _bad_credentials()
+    token = issuer.issue(user)
+    return TokenResponse(access_token=token.access_token, expires_in=token.expires_in)
+
+
+@router.post(
+    "/register",
+    status_code=201,
+    response_model=UserPublic,
+    responses={409: {"description": "an account with this email exists"}},
+)
+async def register(body: UserCreate, resources: ResourcesDep) -> User:
+    """Create a customer account."""
+    try:
+        return await create_user(
+            resources.sessions,
+            email=body.email,
+            password=body.password,
+            name=body.name,
+            phone=body.phone,
+        )
+    except EmailTaken as err:
+        raise ProblemError(
+            409, "an account with this email exists already", code="email-taken"
+        ) from err
+
+
+@router.post("/token", response_model=TokenResponse, responses=_LOGIN_ERRORS)
+async def token(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    resources: ResourcesDep,
+    issuer: Issuer,
+    unknown: UnknownThrottle,
+) -> TokenResponse:
+    """OAuth2 password flow: ``username`` is the email."""
+    return await _login(resources, issuer, unknown, form.username, form.password)
+
+
+@router.post("/login", response_model=TokenResponse, responses=_LOGIN_ERRORS)
+async def login(
+    body: LoginRequest, resources: ResourcesDep, issuer: Issuer, unknown: UnknownThrottle
+) -> TokenResponse:
+    """Log in with a JSON body."""
+    return await _login(resources, issuer, unknown, body.email, body.password)
+
+
+@router.post("/logout", status_code=204, responses=_UNAUTHORIZED)
+async def logout(principal: CurrentUser, session: SessionDep) -> Response:
+    """Revoke the token this request carries."""
+    async with session.begin():
+        await session.execute(
+            insert(RevokedToken)
+            .values(jti=principal.jti, expires_at=principal.expires_at)
+            .on_conflict_do_nothing(index_elements=[RevokedToken.jti])
+        )
+        # An expired token fails verification on its own; its denylist row
+        # is dead weight, so every logout sweeps those away.
+        await session.execute(delete(RevokedToken).where(RevokedToken.expires_at < func.now()))
+    return Response(status_code=204)

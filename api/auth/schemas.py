@@ -1,0 +1,105 @@
+"""Request and response bodies of the auth service.
+
+Write bodies forbid unknown fields, so nobody can slip a ``role`` or an
+``email`` into a request that must not change it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+
+from api.auth.passwords import MAX_LENGTH, weakness
+from core.models import Role
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Phone = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, min_length=3, max_length=40, pattern=r"^\+?[0-9 ().-]+$"
+    ),
+]
+# Length is checked by the validators below, so the refusal names the rule.
+Password = Annotated[str, Field(max_length=MAX_LENGTH)]
+
+
+class _Write(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class UserCreate(_Write):
+    email: EmailStr = Field(max_length=320)
+    password: Password
+    name: Name
+    phone: Phone | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _lower(cls, email: str) -> str:
+        # Stored lower-cased, so the unique index is case-insensitive.
+        return email.lower()
+
+    @field_validator("password")
+    @classmethod
+    def _strong(cls, password: str, info: ValidationInfo) -> str:
+        problem = weakness(password, info.data.get("email"))
+        if problem:
+            raise ValueError(problem)
+        return password
+
+
+class UserUpdate(_Write):
+    name: Name | None = None
+    phone: Phone | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_not_null(cls, name: str | None) -> str:
+        if name is None:
+            raise ValueError("name cannot be removed")
+        return name
+
+
+class PasswordChange(_Write):
+    current_password: Password
+    new_password: Password
+
+    @field_validator("new_password")
+    @classmethod
+    def _strong(cls, password: str) -> str:
+        # "Not the email" needs the account, and is checked by the route.
+        problem = weakness(password, None)
+        if problem:
+            raise ValueError(problem)
+        return password
+
+
+class LoginRequest(_Write):
+    email: str = Field(min_length=1, max_length=320)
+    password: Password
+
+
+class UserPublic(BaseModel):
+    id: uuid.UUID
+    email: str
+    name: str
+    phone: str | None
+    role: Role
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="seconds until the token expires")
