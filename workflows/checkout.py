@@ -1,14 +1,58 @@
 """The checkout saga: one durable workflow per order.
 
-CONTRACT SKELETON: the dataclasses and the workflow's public handlers are the
-interface the API codes against. The body is being written.
+The API writes the order, its lines and its payments row (with the card token)
+to PostgreSQL, then starts ``OrderWorkflow`` with ID ``order-<order id>``. The
+input carries no card token, so no secret ever enters Temporal's history.
+
+Updates ``cancel``, ``ship`` and ``deliver`` move the order on after the
+pivot; their validators reject a wrong state at once with an
+``ApplicationError`` of type ``INVALID_TRANSITION``. ``state`` is a query.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from workflows import retry_policies as policies
+from workflows import search_attributes
+from workflows.failures import Cancellation, CancelRequested, Outcome, classify_failure, describe
+from workflows.uninterruptible import uninterruptible
+
+# Activities are imported passed through the sandbox: they are side-effect
+# code that runs in the worker, never inside workflow code, and re-importing
+# SQLAlchemy models per workflow run would be slow and pointless.
+with workflow.unsafe.imports_passed_through():
+    from activities.inventory import InventoryActivities, StockInput
+    from activities.notifications import NotificationActivities, NotificationKind, NotifyInput
+    from activities.orders import (
+        AttentionInput,
+        OrderActivities,
+        RecordOrderInput,
+        ShipmentInput,
+        StatusChange,
+        TimelineEvent,
+    )
+    from activities.payments import ChargeInput, PaymentActivities, RefundInput
+    from core.models.orders import OrderStatus
+
+# The ApplicationError type of an update refused because the order is in the
+# wrong state (the API answers 409).
+INVALID_TRANSITION = "InvalidOrderTransition"
+
+# The end states of a saga that did not go through; each has its message.
+_FAILURE_NOTICES = {
+    OrderStatus.REJECTED: NotificationKind.REJECTED,
+    OrderStatus.PAYMENT_FAILED: NotificationKind.PAYMENT_FAILED,
+    OrderStatus.CANCELLED: NotificationKind.CANCELLED,
+}
+_CANCELLABLE = (OrderStatus.PENDING, OrderStatus.CONFIRMED)
 
 
 @dataclass
@@ -51,30 +95,419 @@ class OrderState:
     status: str  # an OrderStatus value
     needs_attention: bool = False
     failure_reason: str | None = None
+    # True once a cancel was accepted, while its compensation is still running.
+    cancel_requested: bool = False
 
 
 def workflow_id(order_id: str) -> str:
     return f"order-{order_id}"
 
 
+# A compensation, run with the retry policy it is given.
+_PolicyRunner = Callable[[RetryPolicy], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class _Compensation:
+    step: str  # the activity name, for the timeline and the attention flag
+    run: _PolicyRunner
+
+
 @workflow.defn
 class OrderWorkflow:
+    """The checkout saga of one order.
+
+    Guarantees:
+
+    - Steps run in order: record the order, reserve stock, charge, confirm
+      (the pivot), then notify and wait for ship / deliver / cancel.
+    - Before the pivot, any failure or cancellation undoes what was done, in
+      reverse: refund (or void) the payment, release the stock; then the
+      order settles as ``rejected``, ``payment_failed`` or ``cancelled`` and
+      the customer is told. Each undo is registered before its step runs (so
+      a step whose outcome was lost is still undone; undoing what never
+      happened is a no-op), runs even while the workflow is being cancelled,
+      and retries until it succeeds. One that keeps failing flags the order
+      for attention (database, timeline and the ``NeedsAttention`` search
+      attribute) and goes on retrying.
+    - After the pivot nothing is undone automatically. Notifications retry
+      and never cause a refund. Only an explicit cancel of a confirmed,
+      unshipped order refunds and releases, through the same path.
+    - Every status change is written to the read model (by an activity) and
+      to the ``OrderStatus`` search attribute.
+    - The workflow returns only after every update handler has finished.
+    """
+
+    @workflow.init
+    def __init__(self, input: CheckoutInput) -> None:
+        self._input = input
+        self._status = OrderStatus.PENDING
+        self._failure_reason: str | None = None
+        self._needs_attention = False
+        self._cancel: CancelRequest | None = None
+        # Set once the saga has chosen a failure end: no new cancel is taken.
+        self._settling = False
+        # The name of a ship/deliver in progress: guards against two updates
+        # racing (both validators can pass in the same workflow task).
+        self._transition: str | None = None
+        self._step = ""
+        self._compensations: list[_Compensation] = []
+        self._outbox: list[NotificationKind] = []
+        self._outbox_closed = False
+
+    # --- the saga ---------------------------------------------------------
+
     @workflow.run
     async def run(self, input: CheckoutInput) -> CheckoutResult:
-        raise NotImplementedError
+        self._ensure_search_attributes()
+        # Messages go out from their own task so a mail outage delays only
+        # the mail, never a cancel, ship or deliver.
+        notifier = asyncio.create_task(self._send_notifications())
+        try:
+            await self._run_steps()
+        except BaseException as err:  # CancelledError is not an Exception
+            outcome = classify_failure(err, step=self._step, cancel=self._cancellation())
+            if outcome is None or self._status in (OrderStatus.SHIPPED, OrderStatus.DELIVERED):
+                # A bug in workflow code (the task fails and is retried once
+                # fixed) or a cancellation after shipping: nothing to undo.
+                raise
+            await uninterruptible(self._settle_failure(outcome))
+            if isinstance(err, asyncio.CancelledError):
+                await uninterruptible(self._finish(notifier))
+                raise
+        await self._finish(notifier)
+        return CheckoutResult(input.order_id, self._status.value, self._failure_reason)
 
-    @workflow.query
-    def state(self) -> OrderState:
-        raise NotImplementedError
+    async def _run_steps(self) -> None:
+        order_id = self._input.order_id
+        self._step = "record_order"
+        await workflow.execute_activity_method(
+            OrderActivities.record_order,
+            RecordOrderInput(order_id),
+            start_to_close_timeout=policies.DATABASE_STEP_TIMEOUT,
+            retry_policy=policies.DATABASE_STEP,
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
+        self._stop_if_cancel_requested()
+
+        # Registered before the step: a reservation that committed but whose
+        # result was lost (worker crash, timeout) must still be released.
+        self._compensations.append(_Compensation("release_stock", self._release_stock))
+        self._step = "reserve_stock"
+        # WAIT_CANCELLATION_COMPLETED: on cancellation, wait for an attempt in
+        # flight to end before compensating, or a release could overtake it.
+        await workflow.execute_activity_method(
+            InventoryActivities.reserve,
+            StockInput(order_id),
+            start_to_close_timeout=policies.DATABASE_STEP_TIMEOUT,
+            retry_policy=policies.DATABASE_STEP,
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
+        self._stop_if_cancel_requested()
+
+        self._compensations.append(_Compensation("refund_payment", self._refund_payment))
+        self._step = "charge_payment"
+        # The deadline bounds the whole charge, retries included; past it the
+        # order fails as payment_failed and the refund above voids anything.
+        await workflow.execute_activity_method(
+            PaymentActivities.charge,
+            ChargeInput(order_id),
+            start_to_close_timeout=timedelta(seconds=self._input.provider_timeout_seconds),
+            schedule_to_close_timeout=timedelta(seconds=self._input.payment_deadline_seconds),
+            retry_policy=policies.PAYMENT,
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
+        self._stop_if_cancel_requested()
+
+        # The pivot. Money is captured and stock held, so this step only goes
+        # forward: a database outage delays the confirmation, never undoes it.
+        self._step = "confirm"
+        await workflow.execute_activity_method(
+            OrderActivities.set_status,
+            StatusChange(order_id, OrderStatus.CONFIRMED.value),
+            start_to_close_timeout=policies.DATABASE_STEP_TIMEOUT,
+            retry_policy=policies.PIVOT,
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
+        self._set_status(OrderStatus.CONFIRMED)
+        self._stop_if_cancel_requested()
+        self._notify(NotificationKind.CONFIRMED)
+
+        self._step = "fulfilment"
+        await workflow.wait_condition(
+            lambda: self._cancel is not None or self._status is OrderStatus.DELIVERED
+        )
+        self._stop_if_cancel_requested()
+
+    def _cancellation(self) -> Cancellation | None:
+        if self._cancel is None:
+            return None
+        return Cancellation(self._cancel.reason, self._cancel.requested_by)
+
+    def _stop_if_cancel_requested(self) -> None:
+        # Checked between steps: the step in flight finishes first, so the
+        # compensation knows for certain what was done.
+        if self._cancel is not None:
+            raise CancelRequested()
+
+    # --- compensation -----------------------------------------------------
+
+    async def _settle_failure(self, outcome: Outcome) -> None:
+        """Undo the steps done so far, record the end state and tell the customer."""
+        self._settling = True
+        self._failure_reason = outcome.reason
+        workflow.logger.info(
+            "order %s failing as %s at %s", self._input.order_id, outcome.status, self._step
+        )
+        for compensation in reversed(self._compensations):
+            await self._record_event("compensation.started", compensation.step)
+            await self._until_done(compensation.step, compensation.run)
+            await self._record_event("compensation.finished", compensation.step)
+        self._compensations.clear()
+
+        status = outcome.status
+
+        async def record_end(policy: RetryPolicy) -> None:
+            await workflow.execute_activity_method(
+                OrderActivities.set_status,
+                StatusChange(self._input.order_id, status.value, outcome.reason, outcome.detail),
+                start_to_close_timeout=policies.DATABASE_STEP_TIMEOUT,
+                retry_policy=policy,
+            )
+
+        await self._until_done("set_order_status", record_end)
+        self._set_status(status)
+        self._notify(_FAILURE_NOTICES[status])
+
+    async def _until_done(self, step: str, run: _PolicyRunner) -> None:
+        """Run a compensation until it succeeds; flag the order if that takes long."""
+        try:
+            await run(policies.COMPENSATION_QUICK)
+            return
+        except ActivityError as err:
+            await self._flag_for_attention(step, err)
+        while True:
+            try:
+                await run(policies.COMPENSATION_PERSISTENT)
+                break
+            except ActivityError as err:
+                # Only a non-retryable failure gets here; a person has been
+                # told, and trying again later is still better than giving up.
+                workflow.logger.warning(
+                    "order %s: %s failed again (%s); retrying later",
+                    self._input.order_id,
+                    step,
+                    describe(err),
+                )
+                await workflow.sleep(policies.COMPENSATION_PAUSE)
+        await self._record_event("compensation.recovered", step)
+
+    async def _release_stock(self, policy: RetryPolicy) -> None:
+        await workflow.execute_activity_method(
+            InventoryActivities.release,
+            StockInput(self._input.order_id),
+            start_to_close_timeout=policies.DATABASE_STEP_TIMEOUT,
+            retry_policy=policy,
+        )
+
+    async def _refund_payment(self, policy: RetryPolicy) -> None:
+        await workflow.execute_activity_method(
+            PaymentActivities.refund,
+            RefundInput(self._input.order_id, reason=self._failure_reason or ""),
+            start_to_close_timeout=timedelta(seconds=self._input.provider_timeout_seconds),
+            retry_policy=policy,
+        )
+
+    async def _flag_for_attention(self, step: str, err: ActivityError) -> None:
+        self._needs_attention = True
+        workflow.upsert_search_attributes([search_attributes.NEEDS_ATTENTION.value_set(True)])
+        workflow.logger.error(
+            "order %s needs attention: %s keeps failing (%s)",
+            self._input.order_id,
+            step,
+            describe(err),
+        )
+        try:
+            await workflow.execute_activity_method(
+                OrderActivities.flag_for_attention,
+                AttentionInput(self._input.order_id, step, describe(err)),
+                start_to_close_timeout=policies.DATABASE_STEP_TIMEOUT,
+                retry_policy=policies.BOOKKEEPING,
+            )
+        except ActivityError as flag_err:
+            # The search attribute above already shows it; the compensation
+            # must carry on regardless.
+            workflow.logger.error(
+                "order %s: could not flag for attention (%s)",
+                self._input.order_id,
+                describe(flag_err),
+            )
+
+    # --- after the pivot --------------------------------------------------
 
     @workflow.update
     async def cancel(self, request: CancelRequest) -> OrderState:
-        raise NotImplementedError
+        """Accept a cancellation and return the state once the order has settled."""
+        self._check_cancellable()
+        if self._cancel is None:
+            self._cancel = request
+        # The saga itself runs the compensation (between steps, or from the
+        # fulfilment wait); this handler only waits for the end state.
+        await workflow.wait_condition(lambda: self._status in _FAILURE_NOTICES)
+        return self.state()
+
+    @cancel.validator
+    def _validate_cancel(self, request: CancelRequest) -> None:
+        self._check_cancellable()
+
+    def _check_cancellable(self) -> None:
+        if self._cancel is not None:
+            return  # a repeated cancel waits for the same end
+        if self._status not in _CANCELLABLE or self._settling:
+            raise _refusal(f"the order is {self._status.value} and can no longer be cancelled")
+        if self._transition is not None:
+            raise _refusal(f"the order is being {self._transition}")
 
     @workflow.update
     async def ship(self, request: ShipRequest) -> OrderState:
-        raise NotImplementedError
+        """Hand the order to the carrier: record the shipment, commit the stock."""
+        self._check_transition(OrderStatus.CONFIRMED, "shipped")
+        self._transition = "shipped"
+        try:
+            # record_shipment also sets the order row to shipped.
+            await workflow.execute_activity_method(
+                OrderActivities.record_shipment,
+                ShipmentInput(self._input.order_id, request.carrier, request.tracking_number),
+                start_to_close_timeout=policies.DATABASE_STEP_TIMEOUT,
+                retry_policy=policies.DATABASE_STEP,
+            )
+            await workflow.execute_activity_method(
+                InventoryActivities.commit,
+                StockInput(self._input.order_id),
+                start_to_close_timeout=policies.DATABASE_STEP_TIMEOUT,
+                retry_policy=policies.DATABASE_STEP,
+            )
+        finally:
+            self._transition = None
+        self._set_status(OrderStatus.SHIPPED)
+        self._notify(NotificationKind.SHIPPED)
+        return self.state()
+
+    @ship.validator
+    def _validate_ship(self, request: ShipRequest) -> None:
+        self._check_transition(OrderStatus.CONFIRMED, "shipped")
 
     @workflow.update
     async def deliver(self) -> OrderState:
-        raise NotImplementedError
+        """Record the delivery; the workflow then completes."""
+        self._check_transition(OrderStatus.SHIPPED, "delivered")
+        self._transition = "delivered"
+        try:
+            await workflow.execute_activity_method(
+                OrderActivities.set_status,
+                StatusChange(self._input.order_id, OrderStatus.DELIVERED.value),
+                start_to_close_timeout=policies.DATABASE_STEP_TIMEOUT,
+                retry_policy=policies.DATABASE_STEP,
+            )
+        finally:
+            self._transition = None
+        self._set_status(OrderStatus.DELIVERED)
+        self._notify(NotificationKind.DELIVERED)
+        return self.state()
+
+    @deliver.validator
+    def _validate_deliver(self) -> None:
+        self._check_transition(OrderStatus.SHIPPED, "delivered")
+
+    def _check_transition(self, required: OrderStatus, target: str) -> None:
+        # Run by the validator and again by the handler: two updates accepted
+        # in the same workflow task both pass their validators.
+        if self._transition is not None:
+            raise _refusal(f"the order is already being {self._transition}")
+        if self._cancel is not None:
+            raise _refusal("the order is being cancelled")
+        if self._status is not required:
+            raise _refusal(f"the order is {self._status.value}, so it cannot be {target}")
+
+    @workflow.query
+    def state(self) -> OrderState:
+        return OrderState(
+            status=self._status.value,
+            needs_attention=self._needs_attention,
+            failure_reason=self._failure_reason,
+            cancel_requested=self._cancel is not None,
+        )
+
+    # --- notifications ----------------------------------------------------
+
+    def _notify(self, kind: NotificationKind) -> None:
+        self._outbox.append(kind)
+
+    async def _send_notifications(self) -> None:
+        """Send queued messages in order, until the outbox is closed and empty."""
+        while True:
+            await workflow.wait_condition(lambda: bool(self._outbox) or self._outbox_closed)
+            if not self._outbox:
+                return
+            kind = self._outbox.pop(0)
+            try:
+                await workflow.execute_activity_method(
+                    NotificationActivities.send,
+                    NotifyInput(self._input.order_id, kind.value),
+                    start_to_close_timeout=policies.NOTIFICATION_TIMEOUT,
+                    schedule_to_close_timeout=policies.NOTIFICATION_DEADLINE,
+                    retry_policy=policies.NOTIFICATION,
+                )
+            except ActivityError as err:
+                # A message that could not be sent never undoes the order.
+                workflow.logger.warning(
+                    "order %s: %s not sent (%s)", self._input.order_id, kind.value, describe(err)
+                )
+                await self._record_event("notification.failed", kind.value)
+
+    async def _finish(self, notifier: asyncio.Task[None]) -> None:
+        # Handlers first (a cancel returns the settled state), then the last
+        # messages; returning earlier would cut both off.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        self._outbox_closed = True
+        await notifier
+
+    # --- bookkeeping ------------------------------------------------------
+
+    def _set_status(self, status: OrderStatus) -> None:
+        self._status = status
+        workflow.upsert_search_attributes([search_attributes.ORDER_STATUS.value_set(status.value)])
+
+    def _ensure_search_attributes(self) -> None:
+        # The API sets these at start; a workflow started another way (a
+        # script, the CLI) still shows up in the UI's filters.
+        known = workflow.info().typed_search_attributes
+        if known.get(search_attributes.ORDER_STATUS) is None:
+            workflow.upsert_search_attributes(
+                [
+                    search_attributes.ORDER_STATUS.value_set(self._status.value),
+                    search_attributes.CUSTOMER_ID.value_set(self._input.customer_id),
+                ]
+            )
+
+    async def _record_event(self, type: str, detail: str) -> None:
+        """A timeline line written by the workflow; best effort, never blocks the saga."""
+        try:
+            await workflow.execute_activity_method(
+                OrderActivities.record_event,
+                # The dedupe key makes a retried write (and a replayed one) add one line.
+                TimelineEvent(self._input.order_id, type, detail, dedupe_key=f"{type}:{detail}"),
+                start_to_close_timeout=policies.DATABASE_STEP_TIMEOUT,
+                retry_policy=policies.BOOKKEEPING,
+            )
+        except ActivityError as err:
+            workflow.logger.warning(
+                "order %s: timeline event %s not recorded (%s)",
+                self._input.order_id,
+                type,
+                describe(err),
+            )
+
+
+def _refusal(message: str) -> ApplicationError:
+    return ApplicationError(message, type=INVALID_TRANSITION, non_retryable=True)
