@@ -8,11 +8,14 @@ card token sent by a client can never come back in an error.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -32,6 +35,40 @@ _TITLES = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details: the body of every error answer."""
+
+    type: str = Field(description="machine-readable problem code")
+    title: str
+    status: int
+    detail: str = Field(description="what went wrong; never echoes submitted values")
+
+
+class FieldProblem(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    field: str = Field(description="the failing field, e.g. items[0].quantity")
+    in_: str = Field(alias="in", description="body, query, path or header")
+    message: str
+
+
+class ValidationProblem(Problem):
+    """A 422: each failing field named in ``errors``."""
+
+    errors: list[FieldProblem]
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route, documenting its error answers as problems."""
+    return {
+        status: {
+            "model": ValidationProblem if status == 422 else Problem,
+            "description": _TITLES.get(status, "Error"),
+        }
+        for status in statuses
+    }
 
 
 class ProblemError(HTTPException):
@@ -79,16 +116,30 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return out or str(loc[0] if loc else "body")
 
 
+# Pydantic messages whose text quotes part of the input are replaced, so an
+# error body never carries back what the client sent.
+_SAFE_MESSAGES = {
+    "uuid_parsing": "Input should be a valid UUID",
+    "uuid_type": "Input should be a valid UUID",
+    "json_invalid": "body is not valid JSON",
+}
+
+
+def _field_error(err: dict[str, Any]) -> dict[str, str]:
+    loc = err.get("loc", ("body",))
+    if err.get("type") == "json_invalid":
+        # The location is a character offset into the body, not a field.
+        loc = ("body",)
+    return {
+        "field": _field(loc),
+        "in": str(loc[0]) if loc else "body",
+        "message": _SAFE_MESSAGES.get(err.get("type", ""), err.get("msg", "")),
+    }
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [
-        {
-            "field": _field(err.get("loc", ())),
-            "in": str(err.get("loc", ("body",))[0]),
-            "message": err.get("msg", ""),
-        }
-        for err in exc.errors()
-    ]
+    errors = [_field_error(err) for err in exc.errors()]
     names = ", ".join(sorted({e["field"] for e in errors}))
     return problem(422, f"invalid request: {names}", code="validation-error", errors=errors)
 
@@ -99,7 +150,10 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     extra = getattr(exc, "extra", {})
     detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "error")
     if exc.status_code == 404 and detail == "Not Found":
-        detail = f"no route or resource at {request.url.path}"
+        # Starlette's "no route matched"; the path is not repeated back.
+        detail = "no route matches this path"
+    elif exc.status_code == 405 and detail == "Method Not Allowed":
+        detail = "this path does not accept this method; see the Allow header"
     headers = dict(exc.headers) if exc.headers else None
     return problem(exc.status_code, detail, code=code, headers=headers, **extra)
 
@@ -113,6 +167,60 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unhandled)
+    _document_problems(app)
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Make the OpenAPI document describe errors as they are really sent.
+
+    FastAPI documents every 422 as its own ``HTTPValidationError`` in
+    ``application/json``; ours are ``ValidationProblem`` in
+    ``application/problem+json``. A schema-driven client (or fuzzer) must see
+    the real shape and media type, so the generated document is rewritten once.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _rewrite_error_responses(generate())
+        assert app.openapi_schema is not None
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _rewrite_error_responses(schema: dict[str, Any]) -> None:
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    _, defs = models_json_schema(
+        [(Problem, "serialization"), (ValidationProblem, "serialization")],
+        ref_template="#/components/schemas/{model}",
+    )
+    for name, definition in defs.get("$defs", {}).items():
+        components.setdefault(name, definition)
+    problem_ref = {"$ref": "#/components/schemas/Problem"}
+    validation_ref = {"$ref": "#/components/schemas/ValidationProblem"}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            # Answers every such route can give, whether or not it says so:
+            # the token check (401) and the body limit middleware (413).
+            if operation.get("security"):
+                responses.setdefault("401", {"description": _TITLES[401]})
+            if "requestBody" in operation:
+                responses.setdefault("413", {"description": _TITLES[413]})
+            for status, response in responses.items():
+                if not str(status).startswith(("4", "5")):
+                    continue
+                content = response.setdefault("content", {})
+                body = content.pop("application/json", None)
+                if str(status) == "422":
+                    body = {"schema": validation_ref}
+                content[PROBLEM_JSON] = body or content.get(PROBLEM_JSON) or {"schema": problem_ref}
+    # FastAPI's own validation schemas are no longer referenced by anything.
+    text = json.dumps(schema.get("paths", {}))
+    for name in ("HTTPValidationError", "ValidationError"):
+        if f"#/components/schemas/{name}" not in text:
+            components.pop(name, None)
 
 
 class BodySizeLimit:
@@ -143,7 +251,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _BodyTooLarge
+                    raise _BodyTooLarge(self.max_bytes)
             return message
 
         try:
@@ -158,5 +266,10 @@ class BodySizeLimit:
         await response(scope, receive, send)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(StarletteHTTPException):
+    # An HTTPException, so FastAPI's body reader lets it through as it is
+    # (anything else it turns into "400 error parsing the body"); the error
+    # handler or BodySizeLimit itself then answers 413.
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"request body is larger than {max_bytes} bytes")
+        self.code = "body-too-large"

@@ -1,0 +1,137 @@
+"""Product schemas: ProductCreate, ProductUpdate, ProductPublic, ProductList.
+
+Money is integer minor units with an ISO 4217 code. Prices and stock are
+*strict* integers: JSON ``19.99`` or ``"1999"`` is refused rather than
+rounded or parsed, because a client that sends a float has misunderstood the
+unit and silently converting it would charge the wrong amount.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+
+from core.money import CURRENCY_EXPONENTS
+
+# Bounds keep every accepted value storable: price is BIGINT, stock INTEGER.
+MAX_PRICE = 100_000_000_000  # a billion major units; far above any real product
+MAX_STOCK = 1_000_000_000
+
+
+def plain_text(value: str) -> str:
+    # PostgreSQL text cannot hold NUL, and a lone surrogate cannot be encoded
+    # as UTF-8; both would otherwise reach the database and fail there as a 500.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return value
+
+
+def supported_currency(value: str) -> str:
+    # The message lists what is accepted, never what was sent.
+    if value not in CURRENCY_EXPONENTS:
+        raise ValueError(f"must be one of {', '.join(sorted(CURRENCY_EXPONENTS))}")
+    return value
+
+
+Sku = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
+    Field(description="stock keeping unit: letters, digits, '.', '_' or '-'"),
+]
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(plain_text),
+]
+Category = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    AfterValidator(plain_text),
+]
+Description = Annotated[str, StringConstraints(max_length=5000), AfterValidator(plain_text)]
+Price = Annotated[
+    int,
+    Field(strict=True, ge=0, le=MAX_PRICE, description="minor units of currency, e.g. cents"),
+]
+Stock = Annotated[
+    int, Field(strict=True, ge=0, le=MAX_STOCK, description="units that can still be ordered")
+]
+Currency = Annotated[
+    str,
+    AfterValidator(supported_currency),
+    Field(
+        description="ISO 4217 code",
+        json_schema_extra={"enum": sorted(CURRENCY_EXPONENTS)},
+    ),
+]
+
+_WRITE = ConfigDict(extra="forbid")
+
+
+class ProductCreate(BaseModel):
+    """A new product. Unknown fields are refused."""
+
+    model_config = _WRITE
+
+    sku: Sku
+    name: Name
+    description: Description = ""
+    category: Category
+    price: Price
+    currency: Currency
+    stock: Stock = 0
+    active: bool = True
+
+
+class ProductUpdate(BaseModel):
+    """A partial change. Only the fields sent are changed; sku and currency are fixed."""
+
+    model_config = _WRITE
+
+    name: Name | None = None
+    description: Description | None = None
+    category: Category | None = None
+    price: Price | None = None
+    stock: Stock | None = None
+    active: bool | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # Absent means "leave as is"; an explicit null would mean "erase",
+        # which no product field allows.
+        if value is None:
+            raise ValueError("must not be null; leave the field out to keep it")
+        return value
+
+
+class ProductPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    sku: str
+    name: str
+    description: str
+    category: str
+    price: int = Field(description="minor units of currency, e.g. cents")
+    currency: str
+    stock: int
+    active: bool
+
+
+class ProductList(BaseModel):
+    items: list[ProductPublic]
+    total: int = Field(description="how many products match, across all pages")
