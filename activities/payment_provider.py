@@ -1,6 +1,9 @@
 """The payment provider interface. The simulator and any real provider implement it.
 
-CONTRACT SKELETON.
+Every call that moves money carries an idempotency key, as real providers
+(Stripe, Adyen) require: the same key returns the first result, so a retried
+activity can never charge or refund twice. Error messages never contain the
+card token.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ class ProviderUnavailable(PaymentError):
 
 class IdempotencyConflict(PaymentError):
     """The same idempotency key was used with different parameters."""
+
+
+class InvalidRequest(PaymentError):
+    """The request can never succeed (unknown charge, refund above what was captured)."""
 
 
 @dataclass(frozen=True)
