@@ -1,0 +1,307 @@
+"""Placing an order: validate and price it from the catalog, write it once, start its saga.
+
+The rows and the workflow start are two steps that cannot share a
+transaction, so each is made idempotent on its own: the rows are unique per
+(customer, Idempotency-Key), and the workflow ID is derived from the order ID
+with a conflict policy that makes a repeated start return the running one.
+A retry after a crash between the two steps therefore finds the rows and
+starts (or finds) the same workflow: never a second order, saga or charge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from temporalio.client import Client
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from api.errors import ProblemError
+from api.schemas.orders import OrderCreate
+from core.db import SessionFactory
+from core.models import (
+    Order,
+    OrderEvent,
+    OrderItem,
+    OrderStatus,
+    Payment,
+    PaymentStatus,
+    Product,
+    User,
+)
+from core.money import CURRENCY_EXPONENTS, Money, total
+from core.settings import Settings
+from workflows import search_attributes
+from workflows.checkout import CheckoutInput, OrderWorkflow, workflow_id
+
+log = logging.getLogger(__name__)
+
+# The constraint that makes (customer, Idempotency-Key) name one order.
+_IDEMPOTENCY_CONSTRAINT = "uq_orders_customer_id_idempotency_key"
+SETTLE_POLL_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class PricedLine:
+    product: Product
+    quantity: int
+
+    @property
+    def unit_price(self) -> Money:
+        return Money(self.product.price, self.product.currency)
+
+
+@dataclass(frozen=True)
+class Placement:
+    order_id: uuid.UUID
+    replayed: bool  # an earlier request with the same key made this order
+
+
+def fingerprint(body: OrderCreate) -> str:
+    """SHA-256 of the canonical body: key order and whitespace do not matter."""
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _invalid(errors: list[dict[str, str]]) -> ProblemError:
+    names = ", ".join(sorted({e["field"] for e in errors}))
+    return ProblemError(
+        422, f"invalid order: {names}", code="invalid-order", extra={"errors": errors}
+    )
+
+
+async def price_lines(sessions: SessionFactory, body: OrderCreate) -> list[PricedLine]:
+    """The order's lines priced from the catalog as it is now, or a 422 naming each problem."""
+    ids = [line.product_id for line in body.items]
+    async with sessions() as session:
+        products = {
+            p.id: p for p in (await session.scalars(select(Product).where(Product.id.in_(ids))))
+        }
+    errors: list[dict[str, str]] = []
+    priced: list[PricedLine] = []
+    for i, line in enumerate(body.items):
+        product = products.get(line.product_id)
+        field = f"items[{i}].product_id"
+        if product is None:
+            errors.append({"field": field, "in": "body", "message": "unknown product"})
+        elif not product.active:
+            errors.append({"field": field, "in": "body", "message": "product is not for sale"})
+        else:
+            priced.append(PricedLine(product, line.quantity))
+    currencies = sorted({line.product.currency for line in priced})
+    if len(currencies) > 1:
+        errors.append(
+            {
+                "field": "items",
+                "in": "body",
+                "message": "all products of one order must share a currency; found "
+                + ", ".join(currencies),
+            }
+        )
+    if errors:
+        raise _invalid(errors)
+    return priced
+
+
+async def _write_order(
+    sessions: SessionFactory,
+    *,
+    customer_id: uuid.UUID,
+    key: str,
+    request_fingerprint: str,
+    body: OrderCreate,
+    lines: list[PricedLine],
+    provider: str,
+) -> Order:
+    currency = lines[0].product.currency
+    amount = total([line.unit_price * line.quantity for line in lines], currency)
+    order = Order(
+        id=uuid.uuid4(),
+        customer_id=customer_id,
+        status=OrderStatus.PENDING,
+        currency=currency,
+        total=amount.amount,
+        shipping_address=body.shipping_address.model_dump(mode="json", exclude_none=True),
+        idempotency_key=key,
+        request_fingerprint=request_fingerprint,
+        items=[
+            OrderItem(
+                product_id=line.product.id,
+                position=position,
+                sku=line.product.sku,
+                name=line.product.name,
+                quantity=line.quantity,
+                unit_price=line.product.price,
+            )
+            for position, line in enumerate(lines)
+        ],
+    )
+    # One transaction: an order never exists without its lines, its payment
+    # record or the first line of its timeline.
+    async with sessions() as session, session.begin():
+        session.add(order)
+        await session.flush()
+        session.add(
+            Payment(
+                order_id=order.id,
+                provider=provider,
+                token=body.payment.token,
+                status=PaymentStatus.PENDING,
+                amount=amount.amount,
+                refunded_amount=0,
+                currency=currency,
+            )
+        )
+        session.add(
+            OrderEvent(
+                order_id=order.id,
+                type="order.placed",
+                detail=f"{len(lines)} line(s), total {amount.format()}",
+                dedupe_key="order.placed",
+            )
+        )
+    return order
+
+
+async def _find(sessions: SessionFactory, customer_id: uuid.UUID, key: str) -> Order | None:
+    async with sessions() as session:
+        found: Order | None = await session.scalar(
+            select(Order).where(Order.customer_id == customer_id, Order.idempotency_key == key)
+        )
+        return found
+
+
+def _is_idempotency_clash(err: IntegrityError) -> bool:
+    diag = getattr(err.orig, "diag", None)
+    return getattr(diag, "constraint_name", None) == _IDEMPOTENCY_CONSTRAINT
+
+
+async def start_saga(client: Client, settings: Settings, order: Order, customer_email: str) -> None:
+    """Start the order's workflow; starting it again is harmless."""
+    amount = Money(order.total, order.currency)
+    try:
+        await client.start_workflow(
+            OrderWorkflow.run,
+            CheckoutInput(
+                order_id=str(order.id),
+                customer_id=str(order.customer_id),
+                total=order.total,
+                currency=order.currency,
+                payment_deadline_seconds=settings.payment_deadline_seconds,
+                provider_timeout_seconds=settings.payment_provider_timeout_seconds,
+            ),
+            id=workflow_id(str(order.id)),
+            task_queue=settings.task_queue,
+            # A running saga with this ID is returned as is; a finished one
+            # is never run again.
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(search_attributes.ORDER_STATUS, OrderStatus.PENDING.value),
+                    SearchAttributePair(search_attributes.CUSTOMER_ID, str(order.customer_id)),
+                    # Major units as a float, for sorting and reading in the
+                    # Web UI only; the saga's money stays integer minor units.
+                    SearchAttributePair(
+                        search_attributes.ORDER_TOTAL,
+                        order.total / 10 ** CURRENCY_EXPONENTS[order.currency],
+                    ),
+                    SearchAttributePair(search_attributes.NEEDS_ATTENTION, False),
+                ]
+            ),
+            static_summary=f"Order by {customer_email}: {amount.format()}",
+        )
+    except WorkflowAlreadyStartedError:
+        # The saga of this order already ran to its end: nothing to start.
+        pass
+    except RPCError as err:
+        log.warning("could not start the saga of order %s: %s", order.id, err.status)
+        # The rows are written; a retry with the same key starts the saga.
+        raise ProblemError(
+            503,
+            "the order was recorded but its processing could not be started; "
+            "retry with the same Idempotency-Key",
+            code="temporal-unavailable",
+            headers={"Retry-After": "5"},
+        ) from err
+
+
+async def place_order(
+    sessions: SessionFactory,
+    client: Client,
+    settings: Settings,
+    *,
+    customer_id: uuid.UUID,
+    key: str,
+    body: OrderCreate,
+) -> Placement:
+    """Place the order of this request, or find the one an earlier try with its key placed."""
+    request_fingerprint = fingerprint(body)
+    order = await _find(sessions, customer_id, key)
+    replayed = order is not None
+    if order is None:
+        lines = await price_lines(sessions, body)
+        try:
+            order = await _write_order(
+                sessions,
+                customer_id=customer_id,
+                key=key,
+                request_fingerprint=request_fingerprint,
+                body=body,
+                lines=lines,
+                provider=settings.payment_provider,
+            )
+        except IntegrityError as err:
+            # A concurrent request with the same key won the insert.
+            if not _is_idempotency_clash(err):
+                raise
+            order = await _find(sessions, customer_id, key)
+            if order is None:
+                raise
+            replayed = True
+    if replayed and order.request_fingerprint != request_fingerprint:
+        raise ProblemError(
+            409,
+            "this Idempotency-Key was already used with a different request body",
+            code="idempotency-key-reused",
+        )
+    # A settled order's saga certainly started; a pending one may be the
+    # leftover of a request that wrote its rows but failed to start it.
+    if not replayed or order.status is OrderStatus.PENDING:
+        async with sessions() as session:
+            email = await session.scalar(select(User.email).where(User.id == customer_id))
+        await start_saga(client, settings, order, email or str(customer_id))
+    if not replayed:
+        log.info("order %s placed, total %s", order.id, Money(order.total, order.currency).format())
+    return Placement(order.id, replayed)
+
+
+async def wait_until_settled(sessions: SessionFactory, order_id: uuid.UUID, seconds: float) -> bool:
+    """Wait up to ``seconds`` for the order to leave ``pending``; True if it did.
+
+    Polls the read model (which the saga's activities keep current) rather
+    than Temporal, so waiting clients cost the workflow nothing.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        async with sessions() as session:
+            status = await session.scalar(select(Order.status).where(Order.id == order_id))
+        if status is not None and status.settled:
+            return True
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(min(SETTLE_POLL_SECONDS, max(0.0, deadline - loop.time())))

@@ -1,0 +1,206 @@
+"""Cancel, ship and deliver: Temporal Updates on an order's saga, mapped to HTTP.
+
+The workflow decides whether a change is allowed (its update validators
+reject at once from a state that does not allow it); this module only turns
+each way an Update can end into a precise answer:
+
+- rejected by the validator or failed in the handler -> 409;
+- the saga already finished (Temporal answers NOT_FOUND) -> 409;
+- not accepted in time (no worker polling) or Temporal unreachable -> 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import select
+from temporalio.client import (
+    Client,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateHandle,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+    WorkflowUpdateStage,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import ProblemError
+from core.db import SessionFactory
+from core.models import Order, OrderStatus
+from workflows.checkout import (
+    CancelRequest,
+    OrderState,
+    OrderWorkflow,
+    ShipRequest,
+    workflow_id,
+)
+
+log = logging.getLogger(__name__)
+
+# How long a worker may take to accept an update before we answer 503.
+ACCEPT_TIMEOUT = timedelta(seconds=10)
+# How long the request waits for an accepted update to finish, so the common
+# case answers with the settled order; after that it answers with the order
+# as it is, and the saga finishes the change on its own.
+RESULT_TIMEOUT_SECONDS = 10.0
+_READ_MODEL_POLL_SECONDS = 0.1
+
+
+class Action(enum.StrEnum):
+    CANCEL = "cancelled"
+    SHIP = "shipped"
+    DELIVER = "delivered"
+
+
+# States from which an action can never succeed. They are final in the read
+# model, so refusing from them needs no round trip to Temporal; every other
+# state is judged by the workflow's validator.
+_HOPELESS: dict[Action, frozenset[OrderStatus]] = {
+    Action.CANCEL: frozenset(
+        {
+            OrderStatus.SHIPPED,
+            OrderStatus.DELIVERED,
+            OrderStatus.REJECTED,
+            OrderStatus.PAYMENT_FAILED,
+            OrderStatus.CANCELLED,
+        }
+    ),
+    Action.SHIP: frozenset(
+        {
+            OrderStatus.SHIPPED,
+            OrderStatus.DELIVERED,
+            OrderStatus.REJECTED,
+            OrderStatus.PAYMENT_FAILED,
+            OrderStatus.CANCELLED,
+        }
+    ),
+    Action.DELIVER: frozenset(
+        {
+            OrderStatus.DELIVERED,
+            OrderStatus.REJECTED,
+            OrderStatus.PAYMENT_FAILED,
+            OrderStatus.CANCELLED,
+        }
+    ),
+}
+
+_VERB = {Action.CANCEL: "cancelled", Action.SHIP: "shipped", Action.DELIVER: "delivered"}
+
+
+def _conflict(order: Order, action: Action, why: str | None = None) -> ProblemError:
+    detail = f"the order is {order.status.value} and cannot be {_VERB[action]}"
+    return ProblemError(
+        409,
+        detail if why is None else f"{detail}: {why}",
+        code="order-state-conflict",
+        extra={"order_status": order.status.value},
+    )
+
+
+def _unavailable(detail: str) -> ProblemError:
+    return ProblemError(503, detail, code="temporal-unavailable", headers={"Retry-After": "5"})
+
+
+async def _start(
+    client: Client,
+    order: Order,
+    action: Action,
+    *,
+    reason: str | None,
+    requested_by: uuid.UUID,
+    carrier: str | None,
+    tracking_number: str | None,
+) -> WorkflowUpdateHandle[OrderState]:
+    handle = client.get_workflow_handle_for(OrderWorkflow.run, workflow_id(str(order.id)))
+    stage = WorkflowUpdateStage.ACCEPTED
+    if action is Action.CANCEL:
+        return await handle.start_update(
+            OrderWorkflow.cancel,
+            CancelRequest(reason=reason, requested_by=str(requested_by)),
+            wait_for_stage=stage,
+            rpc_timeout=ACCEPT_TIMEOUT,
+        )
+    if action is Action.SHIP:
+        return await handle.start_update(
+            OrderWorkflow.ship,
+            ShipRequest(carrier=carrier, tracking_number=tracking_number),
+            wait_for_stage=stage,
+            rpc_timeout=ACCEPT_TIMEOUT,
+        )
+    return await handle.start_update(
+        OrderWorkflow.deliver, wait_for_stage=stage, rpc_timeout=ACCEPT_TIMEOUT
+    )
+
+
+async def request_change(
+    client: Client,
+    order: Order,
+    action: Action,
+    *,
+    requested_by: uuid.UUID,
+    reason: str | None = None,
+    carrier: str | None = None,
+    tracking_number: str | None = None,
+) -> OrderState | None:
+    """Ask the saga for ``action``; the state it reports, or None if still running.
+
+    Raises a 409 ProblemError when the saga refuses, 503 when it cannot be reached.
+    """
+    if order.status in _HOPELESS[action]:
+        raise _conflict(order, action)
+    try:
+        update = await _start(
+            client,
+            order,
+            action,
+            reason=reason,
+            requested_by=requested_by,
+            carrier=carrier,
+            tracking_number=tracking_number,
+        )
+    except WorkflowUpdateRPCTimeoutOrCancelledError as err:
+        raise _unavailable(
+            "the order's processing did not accept the request in time; try again shortly"
+        ) from err
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            # The workflow has completed: the order reached an end state the
+            # read model may not show yet.
+            raise _conflict(order, action, "its processing has already finished") from err
+        log.warning("update %s of order %s failed: %s", action.name, order.id, err.status)
+        raise _unavailable("the order service cannot reach Temporal right now") from err
+    try:
+        return await asyncio.wait_for(update.result(), RESULT_TIMEOUT_SECONDS)
+    except WorkflowUpdateFailedError as err:
+        # A validator rejection arrives here: start_update returns the
+        # handle with the failed outcome already known.
+        cause = err.cause
+        raise _conflict(order, action, str(cause) if cause is not None else None) from err
+    except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+        # Accepted, not finished yet: the saga completes it on its own.
+        return None
+    except RPCError as err:
+        log.warning("waiting on update %s of order %s: %s", action.name, order.id, err.status)
+        return None
+
+
+async def wait_for_read_model(
+    sessions: SessionFactory, order_id: uuid.UUID, status: str, seconds: float
+) -> None:
+    """Wait (bounded) until the read model shows ``status``.
+
+    The workflow reports its state as soon as it changes; the activity that
+    writes the row may land a moment later, and the client should see the
+    order it was told about.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while loop.time() < deadline:
+        async with sessions() as session:
+            current = await session.scalar(select(Order.status).where(Order.id == order_id))
+        if current is None or current.value == status:
+            return
+        await asyncio.sleep(_READ_MODEL_POLL_SECONDS)
