@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
@@ -20,21 +20,25 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", responses={503: {"description": "a dependency is down"}})
-async def readyz(resources: ResourcesDep) -> Any:
+async def readyz(request: Request, resources: ResourcesDep) -> Any:
     """The database is reachable, and Temporal too where this app uses it."""
+    # The auth service never talks to Temporal: its readiness is the database
+    # alone, and it must not claim a Temporal check it never made.
+    uses_temporal = bool(request.app.state.use_temporal) or resources.temporal is not None
     down: dict[str, str] = {}
     try:
         async with resources.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
     except Exception as err:  # any failure means "not ready"
         down["database"] = f"unreachable: {type(err).__name__}"
-    if resources.temporal_error is not None:
-        down["temporal"] = resources.temporal_error
-    elif resources.temporal is not None:
-        try:
-            await resources.temporal.service_client.check_health()
-        except Exception as err:  # any failure means "not ready"
-            down["temporal"] = f"unreachable: {type(err).__name__}"
+    if uses_temporal:
+        if resources.temporal_error is not None:
+            down["temporal"] = resources.temporal_error
+        elif resources.temporal is not None:
+            try:
+                await resources.temporal.service_client.check_health()
+            except Exception as err:  # any failure means "not ready"
+                down["temporal"] = f"unreachable: {type(err).__name__}"
     if down:
         names = ", ".join(sorted(down))
         return JSONResponse(
@@ -48,4 +52,5 @@ async def readyz(resources: ResourcesDep) -> Any:
             status_code=503,
             media_type="application/problem+json",
         )
-    return {"status": "ready", "checks": {"database": "ok", "temporal": "ok"}}
+    checks = {"database": "ok", "temporal": "ok"} if uses_temporal else {"database": "ok"}
+    return {"status": "ready", "checks": checks}
