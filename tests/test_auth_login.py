@@ -81,9 +81,10 @@ async def test_each_login_gets_its_own_token(
 ) -> None:
     await create_user(sessions, email="twice@example.com")
     first, second = await _token(api, "twice@example.com"), await _token(api, "twice@example.com")
-    assert jwt.decode(first, options={"verify_signature": False})["jti"] != jwt.decode(
-        second, options={"verify_signature": False}
-    )["jti"]
+    assert (
+        jwt.decode(first, options={"verify_signature": False})["jti"]
+        != jwt.decode(second, options={"verify_signature": False})["jti"]
+    )
 
 
 async def test_unknown_email_and_wrong_password_answer_the_same(

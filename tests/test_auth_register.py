@@ -24,7 +24,9 @@ def _fields(response: httpx.Response) -> set[str]:
     return {e["field"] for e in response.json()["errors"]}
 
 
-async def test_register_creates_a_customer(api: httpx.AsyncClient, sessions: SessionFactory) -> None:
+async def test_register_creates_a_customer(
+    api: httpx.AsyncClient, sessions: SessionFactory
+) -> None:
     response = await api.post("/auth/register", json=_body(phone="+44 20 7946 0000"))
     assert response.status_code == 201
     body = response.json()

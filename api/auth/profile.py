@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Response
 from sqlalchemy import select
 
@@ -12,15 +10,10 @@ from api.auth.passwords import hash_password, weakness
 from api.auth.schemas import PasswordChange, UserPublic, UserUpdate
 from api.auth.throttle import Policy
 from api.deps import CurrentUser, ResourcesDep, SessionDep
-from api.errors import ProblemError
+from api.errors import ProblemError, problem_responses
 from core.models import User
 
 router = APIRouter(prefix="/users", tags=["users"])
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "missing, invalid or revoked token"},
-    422: {"description": "the body is malformed or tries to change what it may not"},
-}
 
 
 def _gone() -> ProblemError:
@@ -28,7 +21,7 @@ def _gone() -> ProblemError:
     return ProblemError(401, "the account of this token no longer exists", code="unauthorized")
 
 
-@router.get("/me", response_model=UserPublic, responses=_ERRORS)
+@router.get("/me", response_model=UserPublic, responses=problem_responses(401))
 async def me(principal: CurrentUser, session: SessionDep) -> User:
     """The caller's profile."""
     user = await session.get(User, principal.user_id)
@@ -37,7 +30,7 @@ async def me(principal: CurrentUser, session: SessionDep) -> User:
     return user
 
 
-@router.patch("/me", response_model=UserPublic, responses=_ERRORS)
+@router.patch("/me", response_model=UserPublic, responses=problem_responses(401, 413, 422))
 async def update_me(body: UserUpdate, principal: CurrentUser, session: SessionDep) -> User:
     """Change name and phone; email and role are not writable here."""
     async with session.begin():
@@ -52,11 +45,7 @@ async def update_me(body: UserUpdate, principal: CurrentUser, session: SessionDe
 @router.post(
     "/me/password",
     status_code=204,
-    responses={
-        **_ERRORS,
-        403: {"description": "the current password is wrong"},
-        429: {"description": "too many wrong passwords; see Retry-After"},
-    },
+    responses=problem_responses(401, 403, 413, 422, 429),
 )
 async def change_password(
     body: PasswordChange, principal: CurrentUser, session: SessionDep, resources: ResourcesDep

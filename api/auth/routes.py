@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 from fastapi.security import OAuth2PasswordRequestForm
@@ -15,7 +15,7 @@ from api.auth.passwords import burn_verify
 from api.auth.schemas import LoginRequest, TokenResponse, UserCreate, UserPublic
 from api.auth.throttle import Policy, UnknownEmailThrottle, throttled, unknown_email_throttle
 from api.deps import CurrentUser, ResourcesDep, SessionDep
-from api.errors import ProblemError
+from api.errors import ProblemError, problem_responses
 from api.tokens import TokenIssuer
 from core.models import RevokedToken, User
 
@@ -23,15 +23,7 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 UnknownThrottle = Annotated[UnknownEmailThrottle, Depends(unknown_email_throttle)]
 
-_UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
-    401: {"description": "missing, invalid or revoked token"}
-}
-_LOGIN_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "email or password is wrong (one answer for both)"},
-    422: {"description": "the body is malformed"},
-    429: {"description": "too many failed logins; see Retry-After"},
-    503: {"description": "this process does not issue tokens"},
-}
+_LOGIN_ERRORS = problem_responses(401, 413, 422, 429, 503)
 
 
 def get_issuer(resources: ResourcesDep) -> TokenIssuer:
@@ -89,7 +81,7 @@ async def _login(
     "/register",
     status_code=201,
     response_model=UserPublic,
-    responses={409: {"description": "an account with this email exists"}},
+    responses=problem_responses(409, 413, 422),
 )
 async def register(body: UserCreate, resources: ResourcesDep) -> User:
     """Create a customer account."""
@@ -126,7 +118,7 @@ async def login(
     return await _login(resources, issuer, unknown, body.email, body.password)
 
 
-@router.post("/logout", status_code=204, responses=_UNAUTHORIZED)
+@router.post("/logout", status_code=204, responses=problem_responses(401))
 async def logout(principal: CurrentUser, session: SessionDep) -> Response:
     """Revoke the token this request carries."""
     async with session.begin():
