@@ -271,7 +271,7 @@ async def test_card_token_never_reaches_logs_timeline_or_errors(
     sessions: SessionFactory, provider: CountingProvider, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    errors: list[BaseException] = []
+    errors: list[ApplicationError] = []
     orders = []
     for token in ("tok_visa", "tok_chargeDeclined", "tok_flaky", "tok_timeout"):
         order = await create_order(sessions, token=token)

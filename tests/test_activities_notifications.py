@@ -1,0 +1,219 @@
+"""Notifications against the real PostgreSQL and a real SMTP server (aiosmtpd)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import logging
+import socket
+import uuid
+from collections.abc import Iterator
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select, update
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.errors import INVALID_ORDER
+from activities.mailer import SmtpMailer
+from activities.messages import NotificationKind, OrderFacts, render
+from activities.notifications import NotificationActivities, NotifyInput
+from activities.sms import LoggingSms
+from core.db import SessionFactory
+from core.models import Notification, NotificationStatus, OrderEvent, Payment
+from core.money import Money
+from tests.factories import create_user
+from tests.order_factory import create_order
+
+MAIL_FROM = "orders@ordersaga.test"
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps every message it is given."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        self.messages.append(parsed)
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    port = _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def acts(sessions: SessionFactory, smtp: tuple[Inbox, int]) -> NotificationActivities:
+    return NotificationActivities(
+        sessions, SmtpMailer("127.0.0.1", smtp[1], MAIL_FROM), LoggingSms()
+    )
+
+
+async def _rows(sessions: SessionFactory, order_id: uuid.UUID) -> dict[str, NotificationStatus]:
+    async with sessions() as session:
+        rows = await session.execute(
+            select(Notification.channel, Notification.status).where(
+                Notification.order_id == order_id
+            )
+        )
+        return {row.channel: row.status for row in rows}
+
+
+async def _event_types(sessions: SessionFactory, order_id: uuid.UUID) -> list[str]:
+    async with sessions() as session:
+        rows = await session.scalars(
+            select(OrderEvent.type).where(OrderEvent.order_id == order_id).order_by(OrderEvent.id)
+        )
+        return list(rows.all())
+
+
+async def test_confirmation_email_is_sent_once_with_a_stable_message_id(
+    sessions: SessionFactory, smtp: tuple[Inbox, int], acts: NotificationActivities
+) -> None:
+    inbox, _ = smtp
+    order = await create_order(sessions)
+    notify = NotifyInput(str(order.id), NotificationKind.CONFIRMED.value)
+
+    first = await ActivityEnvironment().run(acts.send, notify)
+    retry = await ActivityEnvironment().run(acts.send, notify)
+
+    assert (first.sent, retry.sent) == (True, False)
+    assert len(inbox.messages) == 1
+    mail = inbox.messages[0]
+    assert mail["Subject"] == "Order confirmed"
+    assert mail["From"] == MAIL_FROM
+    assert mail["Message-ID"] == f"<order-{order.id}-order_confirmed@ordersaga.test>"
+    assert "USD 12.50" in mail.get_content()
+    assert await _rows(sessions, order.id) == {"email": NotificationStatus.SENT}
+    assert await _event_types(sessions, order.id) == ["notification.sent"]
+
+
+async def test_recipient_is_the_orders_customer(
+    sessions: SessionFactory, smtp: tuple[Inbox, int], acts: NotificationActivities
+) -> None:
+    customer = await create_user(sessions, email="ada@example.com", name="Ada")
+    order = await create_order(sessions, customer=customer)
+
+    await ActivityEnvironment().run(acts.send, NotifyInput(str(order.id), "order_shipped"))
+
+    (mail,) = smtp[0].messages
+    assert mail["To"] == "ada@example.com"
+    assert mail["Subject"] == "Your order has shipped"
+    assert mail.get_content().startswith("Hello Ada,")
+
+
+async def test_cancellation_subject_names_the_refund(
+    sessions: SessionFactory, smtp: tuple[Inbox, int], acts: NotificationActivities
+) -> None:
+    order = await create_order(sessions)
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(Payment).where(Payment.order_id == order.id).values(refunded_amount=1250)
+        )
+
+    await ActivityEnvironment().run(acts.send, NotifyInput(str(order.id), "order_cancelled"))
+
+    (mail,) = smtp[0].messages
+    assert mail["Subject"] == "Order cancelled — refund of USD 12.50"
+
+
+async def test_sms_goes_to_a_known_phone_masked_in_the_log(
+    sessions: SessionFactory,
+    smtp: tuple[Inbox, int],
+    acts: NotificationActivities,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="ordersaga.sms")
+    order = await create_order(sessions, phone="+15551234589")
+    notify = NotifyInput(str(order.id), "order_delivered")
+
+    await ActivityEnvironment().run(acts.send, notify)
+    await ActivityEnvironment().run(acts.send, notify)
+
+    sms_lines = [r.getMessage() for r in caplog.records if r.name == "ordersaga.sms"]
+    assert sms_lines == ["sms to +1***89: Delivered"]
+    assert "5551234589" not in caplog.text
+    assert await _rows(sessions, order.id) == {
+        "email": NotificationStatus.SENT,
+        "sms": NotificationStatus.SENT,
+    }
+    assert len(smtp[0].messages) == 1
+
+
+async def test_mail_server_down_is_retried_and_then_sends_exactly_once(
+    sessions: SessionFactory, smtp: tuple[Inbox, int], acts: NotificationActivities
+) -> None:
+    order = await create_order(sessions)
+    notify = NotifyInput(str(order.id), "payment_failed")
+    down = NotificationActivities(
+        sessions, SmtpMailer("127.0.0.1", _free_port(), MAIL_FROM), LoggingSms()
+    )
+
+    # A plain connection error (not a non-retryable ApplicationError): the
+    # activity's retry policy rides it out.
+    with pytest.raises(OSError):
+        await ActivityEnvironment().run(down.send, notify)
+    assert await _rows(sessions, order.id) == {"email": NotificationStatus.SENDING}
+
+    result = await ActivityEnvironment().run(acts.send, notify)
+
+    assert result.sent
+    assert [m["Subject"] for m in smtp[0].messages] == ["Payment failed"]
+    assert await _rows(sessions, order.id) == {"email": NotificationStatus.SENT}
+
+
+async def test_unknown_kind_or_order_is_an_invalid_order(
+    sessions: SessionFactory, acts: NotificationActivities
+) -> None:
+    order = await create_order(sessions)
+    for notify in (
+        NotifyInput(str(order.id), "order_teleported"),
+        NotifyInput(str(uuid.uuid4()), "order_confirmed"),
+    ):
+        with pytest.raises(ApplicationError) as caught:
+            await ActivityEnvironment().run(acts.send, notify)
+        assert caught.value.type == INVALID_ORDER
+        assert caught.value.non_retryable
+
+
+@pytest.mark.parametrize(
+    ("kind", "subject"),
+    [
+        (NotificationKind.CONFIRMED, "Order confirmed"),
+        (NotificationKind.PAYMENT_FAILED, "Payment failed"),
+        (NotificationKind.REJECTED, "Order rejected"),
+        (NotificationKind.CANCELLED, "Order cancelled"),
+        (NotificationKind.SHIPPED, "Your order has shipped"),
+        (NotificationKind.DELIVERED, "Delivered"),
+    ],
+)
+def test_every_kind_has_a_message(kind: NotificationKind, subject: str) -> None:
+    facts = OrderFacts(
+        order_id=str(uuid.uuid4()),
+        customer_name="Ada",
+        total=Money(1250, "USD"),
+        refunded=Money(0, "USD"),
+    )
+    message = render(kind, facts)
+    assert message.subject == subject
+    assert "Total: USD 12.50" in message.body
