@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -54,6 +55,17 @@ async def test_five_failures_lock_the_account_even_for_the_right_password(
         assert answer.json()["type"] == "login-throttled"
         assert 0 < int(answer.headers["retry-after"]) <= settings.login_lockout_seconds
     # Attempts while locked are not counted, so the lockout has a fixed end.
+    assert await _failures(sessions) == 5
+
+
+async def test_concurrent_guesses_are_counted_one_by_one(
+    api: httpx.AsyncClient, sessions: SessionFactory
+) -> None:
+    # Ten guesses at once must not all be checked before the first failure is
+    # recorded: the account row is locked, so exactly five get a verdict.
+    await create_user(sessions, email="burst@example.com")
+    answers = await asyncio.gather(*(_login(api, "burst@example.com", WRONG) for _ in range(10)))
+    assert sorted(a.status_code for a in answers) == [401] * 5 + [429] * 5
     assert await _failures(sessions) == 5
 
 
