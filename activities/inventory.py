@@ -82,11 +82,13 @@ class InventoryActivities:
 
     @activity.defn(name="release_stock")
     async def release(self, input: StockInput) -> StockResult:
-        """Give held stock back. Releasing what was never reserved is a no-op."""
+        """Give held stock back. Releasing what was never reserved moves no stock."""
         order_id = parse_order_id(input.order_id)
         async with self._sessions() as session, session.begin():
             await _lock_order(session, order_id)
             held = await _held(session, order_id)
+            if not held:
+                await _close_unreserved(session, order_id)
             for reservation in held:
                 await session.execute(
                     update(Product)
@@ -130,6 +132,30 @@ async def _held(session: AsyncSession, order_id: uuid.UUID) -> list[Reservation]
         .with_for_update()
     )
     return list(rows.all())
+
+
+async def _close_unreserved(session: AsyncSession, order_id: uuid.UUID) -> None:
+    """Write ``released`` rows for an order that never held stock.
+
+    A reserve attempt that timed out may still be running on some worker. If
+    it committed after this release, its hold would never be given back. With
+    these rows in place it finds "already reserved" and does nothing. No stock
+    moves, so the ledger and the audit are unaffected.
+    """
+    if await session.scalar(
+        select(func.count()).select_from(Reservation).where(Reservation.order_id == order_id)
+    ):
+        return  # released or committed earlier: nothing to close
+    items = await session.scalars(select(OrderItem).where(OrderItem.order_id == order_id))
+    for item in items:
+        session.add(
+            Reservation(
+                order_id=order_id,
+                product_id=item.product_id,
+                quantity=item.quantity,
+                status=ReservationStatus.RELEASED,
+            )
+        )
 
 
 async def _take(session: AsyncSession, order_id: uuid.UUID, item: OrderItem) -> None:

@@ -111,6 +111,14 @@ async def test_release_of_what_was_never_reserved_is_a_no_op(sessions: SessionFa
 
     assert result.lines == 0
     assert await _stock(sessions, product) == 4
+    # A reserve attempt that was still in flight and lands after the release
+    # (a timed-out attempt on another worker) must not hold stock any more.
+    late = await ActivityEnvironment().run(
+        InventoryActivities(sessions).reserve, StockInput(str(order.id))
+    )
+    assert late.lines == 0
+    assert await _stock(sessions, product) == 4
+    assert await _ledger_sum(sessions, product) == 4
 
 
 async def test_commit_marks_held_stock_sold_without_touching_stock(
