@@ -57,7 +57,9 @@ def load_settings(data_dir: Path | None) -> Settings:
     return settings
 
 
-def join_stack(settings: Settings, *, need_temporal: bool = False) -> Settings:
+def join_stack(
+    settings: Settings, *, need_database: bool = True, need_temporal: bool = False
+) -> Settings:
     """Pin the database and Temporal of a running dev stack when they are not configured."""
     from core.stack import read_stack_file
 
@@ -71,14 +73,15 @@ def join_stack(settings: Settings, *, need_temporal: bool = False) -> Settings:
         if "smtp_port" not in settings.model_fields_set:
             update["smtp_port"] = stack.smtp_port
     settings = settings.model_copy(update=update)
-    missing = [] if settings.database_url else ["DATABASE_URL"]
+    missing = ["DATABASE_URL"] if need_database and not settings.database_url else []
     if need_temporal and not settings.temporal_address:
         missing.append("TEMPORAL_ADDRESS")
     if missing:
+        names = " and ".join(missing)
+        verb = "is" if len(missing) == 1 else "are"
         raise CliError(
-            f"{' and '.join(missing)} not set and no dev stack is running in "
-            f"{settings.data_dir}; start one with `ordersaga dev` (same --data-dir) "
-            f"or set {' and '.join(missing)}",
+            f"{names} {verb} not set and no dev stack is running in {settings.data_dir}; "
+            f"start one with `ordersaga dev` (same --data-dir) or set {names}",
             exit_code=2,
         )
     return settings
@@ -227,7 +230,7 @@ def cmd_register_search_attributes(settings: Settings, args: argparse.Namespace)
     from core.devstack import StackError, ensure_search_attributes
     from core.temporal import connect
 
-    settings = join_stack(settings, need_temporal=True)
+    settings = join_stack(settings, need_database=False, need_temporal=True)
 
     async def register() -> list[str]:
         client = await connect(settings)

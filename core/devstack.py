@@ -294,8 +294,8 @@ class DevStack:
             await self._shutdown()
 
     async def _start(self) -> None:
-        self._lock_data_dir()
         check_ports(self._ports())
+        self._lock_data_dir()
         await self._start_postgres()
         self._check_stop()
         await asyncio.to_thread(_migrate, self.database_url)
