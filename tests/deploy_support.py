@@ -90,6 +90,17 @@ def interpolate(text: str, env: Mapping[str, str]) -> str:
     return "$".join(_INTERPOLATION.sub(replace, part) for part in parts)
 
 
+def interpolate_tree(tree: Any, env: Mapping[str, str]) -> Any:
+    """Interpolate every string in a parsed Compose file, as Compose does after parsing."""
+    if isinstance(tree, str):
+        return interpolate(tree, env)
+    if isinstance(tree, dict):
+        return {key: interpolate_tree(value, env) for key, value in tree.items()}
+    if isinstance(tree, list):
+        return [interpolate_tree(item, env) for item in tree]
+    return tree
+
+
 def yaml_documents(text: str) -> Iterator[dict[str, Any]]:
     for doc in yaml.safe_load_all(text):
         if doc:
