@@ -292,3 +292,30 @@ def test_ctrl_c_stops_everything_and_a_restart_finds_the_same_data(stack: Stack)
     procs = stack.tree()
     assert stack.stop() == 0, stack.output()
     assert _alive(procs) == []
+
+
+@pytest.mark.slow
+def test_two_stacks_run_side_by_side_with_their_own_data(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    stacks = []
+    for name in ("left", "right"):
+        base = tmp_path_factory.mktemp(name)
+        api, temporal, ui, smtp = free_ports(4)
+        stacks.append(Stack(base / "data", api, temporal, ui, smtp, log=base / "dev.log"))
+    try:
+        for running in stacks:
+            running.start()
+        left, right = stacks
+        assert httpx.post(f"{left.api}/auth/register", json=CUSTOMER).status_code == 201
+        login(left, CUSTOMER["email"], CUSTOMER["password"])
+        refused = httpx.post(
+            f"{right.api}/auth/login",
+            json={"email": CUSTOMER["email"], "password": CUSTOMER["password"]},
+        )
+        assert refused.status_code == 401  # the right stack has its own database
+        for running in stacks:
+            assert running.stop() == 0, running.output()
+    finally:
+        for running in stacks:
+            running.kill()
