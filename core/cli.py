@@ -18,10 +18,14 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import EmailStr, TypeAdapter, ValidationError
 
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from core.devstack import DevOptions
 
 log = logging.getLogger("ordersaga.cli")
 
@@ -95,8 +99,21 @@ def _database_error(err: Exception) -> CliError:
 # --- commands -------------------------------------------------------------------
 
 
+def dev_options(settings: Settings, args: argparse.Namespace) -> DevOptions:
+    from core.devstack import DevOptions
+
+    return DevOptions(
+        data_dir=settings.data_dir,
+        api_port=args.api_port or settings.api_port,
+        temporal_port=args.temporal_port,
+        ui_port=args.ui_port,
+        smtp_port=args.smtp_port or settings.smtp_port,
+        run_worker=not args.no_worker,
+    )
+
+
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
-    from core.devstack import DevOptions, StackError, run_dev
+    from core.devstack import StackError, run_dev
 
     if not settings.is_dev:
         raise CliError(
@@ -104,16 +121,8 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
             "ORDERSAGA_MODE=production",
             exit_code=2,
         )
-    options = DevOptions(
-        data_dir=settings.data_dir,
-        api_port=args.api_port,
-        temporal_port=args.temporal_port,
-        ui_port=args.ui_port,
-        smtp_port=args.smtp_port,
-        run_worker=not args.no_worker,
-    )
     try:
-        return run_dev(settings, options)
+        return run_dev(settings, dev_options(settings, args))
     except StackError as err:
         raise CliError(str(err), err.exit_code) from None
 
@@ -288,10 +297,14 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     dev = add("dev", cmd_dev, "run the whole stack (PostgreSQL, Temporal, SMTP sink, worker, API)")
-    dev.add_argument("--api-port", type=_port, default=8000)
-    dev.add_argument("--temporal-port", type=_port, default=7233)
+    dev.add_argument(
+        "--api-port", type=_port, default=None, help="default: ORDERSAGA_API_PORT, 8000"
+    )
+    dev.add_argument("--temporal-port", type=_port, default=7233, help="Temporal's gRPC port")
     dev.add_argument("--ui-port", type=_port, default=8233, help="the Temporal Web UI")
-    dev.add_argument("--smtp-port", type=_port, default=8025)
+    dev.add_argument(
+        "--smtp-port", type=_port, default=None, help="default: ORDERSAGA_SMTP_PORT, 8025"
+    )
     dev.add_argument(
         "--no-worker", action="store_true", help="start no worker (run `ordersaga worker` yourself)"
     )

@@ -74,16 +74,27 @@ def test_data_dir_is_taken_before_or_after_the_command() -> None:
     assert not hasattr(parser.parse_args(["migrate"]), "data_dir")
 
 
-def test_dev_flags_have_the_documented_defaults() -> None:
-    args = build_parser().parse_args(["dev"])
-    assert (args.api_port, args.temporal_port, args.ui_port, args.smtp_port) == (
-        8000,
+def test_dev_flags_have_the_documented_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.cli import dev_options, load_settings
+
+    def options(*argv: str) -> tuple[int, int, int, int, bool]:
+        args = build_parser().parse_args(["dev", *argv])
+        o = dev_options(load_settings(None), args)
+        return (o.api_port, o.temporal_port, o.ui_port, o.smtp_port, o.run_worker)
+
+    assert options() == (8000, 7233, 8233, 8025, True)
+    assert options("--api-port", "9000", "--ui-port", "9233", "--no-worker") == (
+        9000,
         7233,
-        8233,
+        9233,
         8025,
+        False,
     )
-    assert args.no_worker is False
-    assert build_parser().parse_args(["dev", "--no-worker"]).no_worker is True
+    # The API and SMTP ports also follow the settings, so `make dev` can move them.
+    monkeypatch.setenv("ORDERSAGA_API_PORT", "9100")
+    monkeypatch.setenv("ORDERSAGA_SMTP_PORT", "2525")
+    assert options()[:4] == (9100, 7233, 8233, 2525)
+    assert options("--api-port", "9200")[0] == 9200
 
 
 @pytest.mark.parametrize(
