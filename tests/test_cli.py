@@ -374,3 +374,27 @@ def test_register_search_attributes_without_a_server_fails_in_one_line() -> None
     assert result.returncode == 1
     assert result.stderr.startswith("ordersaga: cannot register search attributes")
     assert result.stderr.count("\n") == 1
+
+
+# --- the README ----------------------------------------------------------------
+
+
+def test_readme_starts_with_the_two_setup_commands_and_lists_every_setting() -> None:
+    from pydantic import AliasChoices
+
+    from core.settings import Settings
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    first_block = readme.split("```sh\n", 1)[1].split("```", 1)[0]
+    assert [line.split("#")[0].strip() for line in first_block.splitlines()] == [
+        "make dev",
+        "make test",
+    ]
+    missing = []
+    for name, field_ in Settings.model_fields.items():
+        alias = field_.validation_alias
+        # Settings read under a tool-wide name are documented under it.
+        env = alias.choices[-1] if isinstance(alias, AliasChoices) else f"ORDERSAGA_{name.upper()}"
+        if f"`{env}`" not in readme:
+            missing.append(env)
+    assert missing == [], "add these settings to the README's table"
