@@ -1,0 +1,219 @@
+"""GitHub workflows, Argo CD applications and promotion by a one-line change.
+
+The workflows are checked with actionlint and against the GitHub workflow
+schema; the promote workflow's bump script is run for real on a copy of the
+environment files.
+"""
+
+from __future__ import annotations
+
+import difflib
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helm_python.chart import Chart
+
+from tests.deploy_support import CHART, DEPLOY, ENVIRONMENTS, REPO, load_yaml, tool
+
+WORKFLOWS = REPO / ".github" / "workflows"
+SHA = "3f1c2d4e5b6a79801234567890abcdef01234567"
+
+
+def workflow(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = load_yaml(WORKFLOWS / name)
+    return loaded
+
+
+def triggers(name: str) -> dict[str, Any]:
+    # YAML 1.1 reads the key `on` as True.
+    wf = workflow(name)
+    on: dict[str, Any] = wf.get("on", wf.get(True))
+    return on
+
+
+def steps(name: str) -> list[dict[str, Any]]:
+    (job,) = workflow(name)["jobs"].values()
+    result: list[dict[str, Any]] = job["steps"]
+    return result
+
+
+# --- workflow files ----------------------------------------------------------------
+
+
+def test_workflows_pass_actionlint() -> None:
+    files = sorted(str(p) for p in WORKFLOWS.glob("*.yml"))
+    assert len(files) == 3
+    result = subprocess.run(
+        [tool("actionlint"), "-no-color", *files], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_would_catch_a_broken_workflow(tmp_path: Path) -> None:
+    broken = tmp_path / ".github" / "workflows" / "ci.yml"
+    broken.parent.mkdir(parents=True)
+    text = (WORKFLOWS / "ci.yml").read_text()
+    broken.write_text(text.replace("runner.os", "runner.oss"))
+    result = subprocess.run(
+        [tool("actionlint"), "-no-color", str(broken)], capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "oss" in result.stdout
+
+
+def test_workflows_match_the_github_workflow_schema() -> None:
+    files = sorted(str(p) for p in WORKFLOWS.glob("*.yml"))
+    result = subprocess.run(
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *files],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ci_lints_and_tests_every_push() -> None:
+    on = triggers("ci.yml")
+    assert "push" in on and "pull_request" in on
+    assert any(step.get("run") == "make test" for step in steps("ci.yml"))
+
+
+def test_image_is_pushed_to_ghcr_with_the_commit_sha_and_latest() -> None:
+    on = triggers("image.yml")
+    assert on["workflow_run"]["branches"] == ["main"]
+    assert on["workflow_run"]["workflows"] == ["CI"], "only commits that passed CI"
+    (build,) = [s for s in steps("image.yml") if s.get("uses", "").startswith("docker/build-push")]
+    assert build["with"]["file"] == "deploy/Dockerfile"
+    assert build["with"]["push"] is True
+    tags = [line.strip() for line in build["with"]["tags"].splitlines() if line.strip()]
+    assert [t.rpartition(":")[2] for t in tags] == ["${{ env.COMMIT }}", "latest"]
+    (name_step,) = [s for s in steps("image.yml") if s.get("id") == "name"]
+    assert "ghcr.io/" in name_step["run"]
+    (job,) = workflow("image.yml")["jobs"].values()
+    assert "github.event.workflow_run.head_sha" in job["env"]["COMMIT"]
+    assert workflow("image.yml")["permissions"]["packages"] == "write"
+
+
+def test_promote_is_manual_and_opens_a_pull_request() -> None:
+    inputs = triggers("promote.yml")["workflow_dispatch"]["inputs"]
+    assert inputs["environment"]["options"] == ["stage", "prod"]
+    assert inputs["tag"]["required"] is True
+    runs = "\n".join(s.get("run", "") for s in steps("promote.yml"))
+    assert "gh pr create" in runs
+    # Inputs reach scripts through the environment only (no expression splicing).
+    assert "${{" not in runs
+
+
+# --- promotion ------------------------------------------------------------------------
+
+
+def bump_script() -> str:
+    (bump,) = [s for s in steps("promote.yml") if s.get("id") == "bump"]
+    script: str = bump["run"]
+    return script
+
+
+def run_bump(
+    tmp_path: Path, environment: str, tag: str
+) -> tuple[subprocess.CompletedProcess[str], Path, Path]:
+    workdir = tmp_path / "repo"
+    shutil.copytree(DEPLOY / "environments", workdir / "deploy" / "environments")
+    output = tmp_path / "github_output"
+    output.touch()
+    result = subprocess.run(
+        ["bash", "-c", bump_script()],
+        cwd=workdir,
+        env={
+            "ENVIRONMENT": environment,
+            "TAG": tag,
+            "GITHUB_OUTPUT": str(output),
+            "PATH": "/usr/bin:/bin",
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return result, workdir / "deploy" / "environments" / environment / "values.yaml", output
+
+
+@pytest.mark.parametrize("environment", ["stage", "prod"])
+def test_promotion_changes_exactly_the_image_tag_line(tmp_path: Path, environment: str) -> None:
+    before = (DEPLOY / "environments" / environment / "values.yaml").read_text()
+    result, changed, output = run_bump(tmp_path, environment, SHA)
+    assert result.returncode == 0, result.stdout + result.stderr
+    after = changed.read_text()
+    diff = [
+        line
+        for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]
+    (old_tag_line,) = [line for line in before.splitlines() if line.startswith("  tag: ")]
+    assert diff == [f"-{old_tag_line}", f'+  tag: "{SHA}"']
+    assert f"file=deploy/environments/{environment}/values.yaml" in output.read_text()
+    # And the chart deploys that image everywhere.
+    values = load_yaml(changed)
+    with Chart.load(CHART) as chart:
+        files = chart.render(values, name="ordersaga", namespace=environment)
+    rendered = "\n".join(files.values())
+    assert f"ordersaga:{SHA}" in rendered
+    assert "ordersaga:latest" not in rendered
+
+
+@pytest.mark.parametrize(
+    ("environment", "tag"),
+    [
+        ("prod", 'x"; echo pwned; "'),
+        ("prod", "$(id)"),
+        ("prod", "-leading-dash"),
+        ("prod", ""),
+        ("dev", SHA),
+        ("../prod", SHA),
+    ],
+)
+def test_promotion_refuses_bad_input_and_changes_nothing(
+    tmp_path: Path, environment: str, tag: str
+) -> None:
+    result, _, _ = run_bump(tmp_path, environment, tag)
+    assert result.returncode != 0
+    for env in ENVIRONMENTS:
+        original = (DEPLOY / "environments" / env / "values.yaml").read_text()
+        copy = tmp_path / "repo" / "deploy" / "environments" / env / "values.yaml"
+        assert copy.read_text() == original
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_each_environment_has_one_tag_line_the_chart_reads(env: str) -> None:
+    path = DEPLOY / "environments" / env / "values.yaml"
+    tag_lines = [line for line in path.read_text().splitlines() if line.startswith("  tag: ")]
+    assert len(tag_lines) == 1
+    assert tag_lines[0].split(":", 1)[1].strip().strip('"') == load_yaml(path)["image"]["tag"]
+
+
+# --- Argo CD ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_argocd_application_points_at_the_chart_and_its_values(env: str) -> None:
+    app = load_yaml(DEPLOY / "argocd" / f"{env}.yaml")
+    assert app["apiVersion"] == "argoproj.io/v1alpha1"
+    assert app["kind"] == "Application"
+    source = app["spec"]["source"]
+    chart_dir = REPO / source["path"]
+    assert chart_dir.resolve() == CHART.resolve()
+    (values_file,) = source["helm"]["valueFiles"]
+    resolved = (chart_dir / values_file).resolve()
+    assert resolved == (DEPLOY / "environments" / env / "values.yaml").resolve()
+    assert resolved.is_relative_to(REPO), "Argo CD reads value files inside the repository"
+    assert app["spec"]["destination"]["namespace"] == f"ordersaga-{env}"
+    assert app["spec"]["syncPolicy"]["automated"]["prune"] is True
+
+
+def test_environments_are_isolated_by_namespace() -> None:
+    namespaces = [
+        load_yaml(DEPLOY / "argocd" / f"{env}.yaml")["spec"]["destination"]["namespace"]
+        for env in ENVIRONMENTS
+    ]
+    assert len(set(namespaces)) == len(ENVIRONMENTS)
