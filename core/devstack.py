@@ -298,7 +298,10 @@ class DevStack:
         self._lock_data_dir()
         await self._start_postgres()
         self._check_stop()
-        await asyncio.to_thread(_migrate, self.database_url)
+        try:
+            await asyncio.to_thread(_migrate, self.database_url)
+        except Exception as err:  # the driver's and Alembic's errors, told in one line
+            raise StackError(f"cannot migrate the database: {_first_line(err)}") from err
         self._check_stop()
         await self._start_temporal()
         self._check_stop()
@@ -399,7 +402,12 @@ class DevStack:
         namespace = self.settings.temporal_namespace
         if self.settings.temporal_address:
             self.temporal_address = self.settings.temporal_address
-            client = await connect(self.settings, address=self.temporal_address)
+            try:
+                client = await connect(self.settings, address=self.temporal_address)
+            except Exception as err:  # connection errors, told in one line
+                raise StackError(
+                    f"cannot reach Temporal at {self.temporal_address}: {_first_line(err)}"
+                ) from err
             with contextlib.suppress(Exception):  # a managed cluster may refuse; it is optional
                 await ensure_search_attributes(client, namespace)
             return
@@ -581,6 +589,11 @@ class DevStack:
             "\nThe README walks through a checkout. Press Ctrl-C to stop.\n",
             flush=True,
         )
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 class _Stopped(Exception):
