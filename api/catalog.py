@@ -1,10 +1,10 @@
 """The product catalog: public reads, admin writes.
 
-Visibility: anonymous callers and customers see only active products in the
-list (the ``active`` filter can only narrow that). Admins see every product
-and may filter with ``active=true|false``. ``GET /products/{id}`` answers for
-inactive products too (with ``"active": false``), so links from past orders
-keep resolving after a product is withdrawn.
+Visibility: anonymous callers and customers see only active products (the
+``active`` filter can only narrow that, and a withdrawn product is 404 to
+them by id). Admins see every product, may filter the list with
+``active=true|false`` and read a withdrawn one by id (``"active": false``) to
+reactivate it.
 
 Stock is set absolutely by PATCH; the difference is written to the
 ``stock_movements`` ledger as a RESTOCK, under a row lock, so
@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import AfterValidator
+from pydantic import AfterValidator, StringConstraints
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
@@ -26,6 +26,7 @@ from api.deps import AdminUser, ResourcesDep, SessionDep, current_principal
 from api.errors import ProblemError, problem_responses
 from api.pagination import PageDep
 from api.schemas.catalog import (
+    NO_NUL,
     ProductCreate,
     ProductList,
     ProductPublic,
@@ -56,7 +57,7 @@ OptionalUser = Annotated[Principal | None, Depends(optional_principal)]
 # OpenAPI: a token is accepted but not required ({} = no security at all).
 _TOKEN_OPTIONAL: dict[str, Any] = {"security": [{}]}
 
-QueryText = Annotated[str, AfterValidator(plain_text)]
+QueryText = Annotated[str, StringConstraints(pattern=NO_NUL), AfterValidator(plain_text)]
 SearchText = Annotated[
     QueryText | None,
     Query(
@@ -66,7 +67,8 @@ SearchText = Annotated[
     ),
 ]
 CategoryFilter = Annotated[
-    QueryText | None, Query(min_length=1, max_length=100, description="exact, case-insensitive")
+    QueryText | None,
+    Query(min_length=1, max_length=100, description="exact, case-insensitive"),
 ]
 
 
@@ -149,10 +151,11 @@ async def list_products(
 async def get_product(
     product_id: uuid.UUID, session: SessionDep, principal: OptionalUser
 ) -> ProductPublic:
-    """One product, active or not."""
-    # principal is unused here but still resolved: a token that is sent must be valid.
+    """One product. A withdrawn (inactive) one is 404 except to admins."""
     product = await session.get(Product, product_id)
-    if product is None:
+    if product is None or not (product.active or (principal and principal.is_admin)):
+        # Customers never see a withdrawn product; their past orders carry
+        # their own copy of its sku, name and price.
         raise _not_found()
     return ProductPublic.model_validate(product)
 

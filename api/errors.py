@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PROBLEM_JSON = "application/problem+json"
@@ -146,16 +147,40 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+        # FastAPI answers a body that is not UTF-8 with a bare 400; JSON must
+        # be UTF-8 (RFC 8259), so it is invalid JSON like any other: a 422.
+        return _invalid_json()
     code = getattr(exc, "code", None)
     extra = getattr(exc, "extra", {})
     detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "error")
+    headers = dict(exc.headers) if exc.headers else {}
     if exc.status_code == 404 and detail == "Not Found":
         # Starlette's "no route matched"; the path is not repeated back.
         detail = "no route matches this path"
     elif exc.status_code == 405 and detail == "Method Not Allowed":
         detail = "this path does not accept this method; see the Allow header"
-    headers = dict(exc.headers) if exc.headers else None
-    return problem(exc.status_code, detail, code=code, headers=headers, **extra)
+        # Starlette names only the first route that matched the path; a path
+        # served by several routes (GET and POST /products) allows them all.
+        headers["Allow"] = ", ".join(sorted(_allowed_methods(request)))
+    return problem(exc.status_code, detail, code=code, headers=headers or None, **extra)
+
+
+def _allowed_methods(request: Request) -> set[str]:
+    # Read from the OpenAPI document (public and cached) rather than from
+    # FastAPI's router internals, which nest included routers lazily.
+    methods: set[str] = set()
+    path = request.scope.get("path", "")
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        regex, _, _ = compile_path(template)
+        if regex.match(path):
+            methods |= {method.upper() for method in operations}
+    return methods
+
+
+def _invalid_json() -> JSONResponse:
+    error = {"field": "body", "in": "body", "message": _SAFE_MESSAGES["json_invalid"]}
+    return problem(422, "invalid request: body", code="validation-error", errors=[error])
 
 
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:

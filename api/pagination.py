@@ -9,6 +9,8 @@ from fastapi import Depends, Query
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+# PostgreSQL's OFFSET is a BIGINT; a larger number must be a 422, not a 500.
+MAX_OFFSET = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -19,7 +21,7 @@ class Page:
 
 def page_params(
     limit: Annotated[int, Query(ge=1, description=f"at most {MAX_LIMIT}")] = DEFAULT_LIMIT,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Page:
     # A larger limit is capped rather than refused, so a client asking for
     # "everything" gets the largest page instead of an error.

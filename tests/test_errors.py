@@ -55,7 +55,15 @@ async def test_wrong_method_is_a_405_problem_with_allow(api: httpx.AsyncClient) 
     response = await api.put("/products", json={})
 
     assert_problem(response, 405)
-    assert "GET" in response.headers["allow"]
+    # Every method the path serves, not only the first route's.
+    assert set(response.headers["allow"].split(", ")) == {"GET", "POST"}
+
+
+async def test_405_on_an_item_path_lists_all_its_methods(api: httpx.AsyncClient) -> None:
+    response = await api.put("/products/00000000-0000-0000-0000-000000000000", json={})
+
+    assert_problem(response, 405)
+    assert set(response.headers["allow"].split(", ")) == {"GET", "PATCH", "DELETE"}
 
 
 async def test_validation_problem_names_field_and_location(
@@ -87,6 +95,19 @@ async def test_invalid_json_is_a_422_on_the_body(
     body = assert_problem(response, 422)
     assert body["errors"] == [{"field": "body", "in": "body", "message": "body is not valid JSON"}]
     assert SECRET not in response.text
+
+
+async def test_a_body_that_is_not_utf8_is_a_422_on_the_body(
+    api: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    response = await api.post(
+        "/products",
+        content=b'{"sku": "\xff\xfe"}',
+        headers={**admin, "content-type": "application/json"},
+    )
+
+    body = assert_problem(response, 422)
+    assert body["errors"] == [{"field": "body", "in": "body", "message": "body is not valid JSON"}]
 
 
 @pytest.mark.parametrize(
@@ -268,3 +289,12 @@ def test_catalog_reads_accept_but_do_not_require_a_token(openapi: dict[str, Any]
     for path in ("/products", "/products/{product_id}"):
         assert {} in openapi["paths"][path]["get"]["security"]
     assert {} not in openapi["paths"]["/products"]["post"]["security"]
+
+
+def test_patch_fields_are_documented_as_not_nullable(openapi: dict[str, Any]) -> None:
+    # null is refused on the wire (422), so the document must not offer it.
+    properties = openapi["components"]["schemas"]["ProductUpdate"]["properties"]
+    assert set(properties) == {"name", "description", "category", "price", "stock", "active"}
+    for name, prop in properties.items():
+        assert "anyOf" not in prop and prop.get("type") != "null", name
+    assert properties["price"]["type"] == "integer"

@@ -51,23 +51,41 @@ Sku = Annotated[
     StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
     Field(description="stock keeping unit: letters, digits, '.', '_' or '-'"),
 ]
+# The patterns put the NUL and blank rules into the OpenAPI document too, so
+# a client generated from it (or a fuzzer) knows them; plain_text still
+# guards what a pattern cannot say.
+NO_NUL = r"^[^\x00]*$"
+NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
 Name = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NOT_BLANK),
     AfterValidator(plain_text),
 ]
 Category = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=NOT_BLANK),
     AfterValidator(plain_text),
 ]
-Description = Annotated[str, StringConstraints(max_length=5000), AfterValidator(plain_text)]
+Description = Annotated[
+    str, StringConstraints(max_length=5000, pattern=NO_NUL), AfterValidator(plain_text)
+]
 Price = Annotated[
     int,
-    Field(strict=True, ge=0, le=MAX_PRICE, description="minor units of currency, e.g. cents"),
+    Field(
+        strict=True,
+        ge=0,
+        le=MAX_PRICE,
+        description="minor units of currency, e.g. cents; a JSON integer (1999.0 is refused)",
+    ),
 ]
 Stock = Annotated[
-    int, Field(strict=True, ge=0, le=MAX_STOCK, description="units that can still be ordered")
+    int,
+    Field(
+        strict=True,
+        ge=0,
+        le=MAX_STOCK,
+        description="units that can still be ordered; a JSON integer",
+    ),
 ]
 Currency = Annotated[
     str,
@@ -77,6 +95,8 @@ Currency = Annotated[
         json_schema_extra={"enum": sorted(CURRENCY_EXPONENTS)},
     ),
 ]
+# Strict: 0, 1 or "yes" are not booleans; a client sending them has a bug.
+Active = Annotated[bool, Field(strict=True)]
 
 _WRITE = ConfigDict(extra="forbid")
 
@@ -93,20 +113,30 @@ class ProductCreate(BaseModel):
     price: Price
     currency: Currency
     stock: Stock = 0
-    active: bool = True
+    active: Active = True
+
+
+def _absent_is_not_null(schema: dict[str, Any]) -> None:
+    # In Python an unset field is None; on the wire null is refused (see
+    # _not_null), so the document shows each field as its plain type.
+    for prop in schema.get("properties", {}).values():
+        variants = prop.pop("anyOf", None)
+        if variants is not None:
+            prop.update(next(v for v in variants if v.get("type") != "null"))
+        prop.pop("default", None)
 
 
 class ProductUpdate(BaseModel):
     """A partial change. Only the fields sent are changed; sku and currency are fixed."""
 
-    model_config = _WRITE
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_absent_is_not_null)
 
     name: Name | None = None
     description: Description | None = None
     category: Category | None = None
     price: Price | None = None
     stock: Stock | None = None
-    active: bool | None = None
+    active: Active | None = None
 
     @field_validator("*", mode="before")
     @classmethod
