@@ -59,6 +59,19 @@ def fail_times(times: int, kind: str = "Transient") -> Behaviour:
     return behaviour
 
 
+def fail_calls(times: int, kind: str = "Transient") -> Behaviour:
+    """Fail the first ``times`` calls overall (across separate activity executions)."""
+    seen = 0
+
+    async def behaviour(attempt: int) -> None:
+        nonlocal seen
+        seen += 1
+        if seen <= times:
+            raise ApplicationError(f"call {seen} failed", type=kind)
+
+    return behaviour
+
+
 def always_fail(kind: str = errors.PROVIDER_UNAVAILABLE) -> Behaviour:
     async def behaviour(attempt: int) -> None:
         raise ApplicationError(f"attempt {attempt} failed", type=kind)

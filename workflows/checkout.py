@@ -23,7 +23,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from workflows import retry_policies as policies
 from workflows import search_attributes
 from workflows.failures import Cancellation, CancelRequested, Outcome, classify_failure, describe
-from workflows.uninterruptible import uninterruptible
+from workflows.uninterruptible import finish_then_honour_cancel, uninterruptible
 
 # Activities are imported passed through the sandbox: they are side-effect
 # code that runs in the worker, never inside workflow code, and re-importing
@@ -180,13 +180,16 @@ class OrderWorkflow:
 
     async def _run_steps(self) -> None:
         order_id = self._input.order_id
+        # Each step before the pivot runs to its end even if the workflow is
+        # cancelled meanwhile (see finish_then_honour_cancel).
         self._step = "record_order"
-        await workflow.execute_activity_method(
-            OrderActivities.record_order,
-            RecordOrderInput(order_id),
-            start_to_close_timeout=policies.DATABASE_STEP_TIMEOUT,
-            retry_policy=policies.DATABASE_STEP,
-            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        await finish_then_honour_cancel(
+            workflow.execute_activity_method(
+                OrderActivities.record_order,
+                RecordOrderInput(order_id),
+                start_to_close_timeout=policies.DATABASE_STEP_TIMEOUT,
+                retry_policy=policies.DATABASE_STEP,
+            )
         )
         self._stop_if_cancel_requested()
 
@@ -194,14 +197,13 @@ class OrderWorkflow:
         # result was lost (worker crash, timeout) must still be released.
         self._compensations.append(_Compensation("release_stock", self._release_stock))
         self._step = "reserve_stock"
-        # WAIT_CANCELLATION_COMPLETED: on cancellation, wait for an attempt in
-        # flight to end before compensating, or a release could overtake it.
-        await workflow.execute_activity_method(
-            InventoryActivities.reserve,
-            StockInput(order_id),
-            start_to_close_timeout=policies.DATABASE_STEP_TIMEOUT,
-            retry_policy=policies.DATABASE_STEP,
-            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        await finish_then_honour_cancel(
+            workflow.execute_activity_method(
+                InventoryActivities.reserve,
+                StockInput(order_id),
+                start_to_close_timeout=policies.DATABASE_STEP_TIMEOUT,
+                retry_policy=policies.DATABASE_STEP,
+            )
         )
         self._stop_if_cancel_requested()
 
@@ -209,25 +211,27 @@ class OrderWorkflow:
         self._step = "charge_payment"
         # The deadline bounds the whole charge, retries included; past it the
         # order fails as payment_failed and the refund above voids anything.
-        await workflow.execute_activity_method(
-            PaymentActivities.charge,
-            ChargeInput(order_id),
-            start_to_close_timeout=timedelta(seconds=self._input.provider_timeout_seconds),
-            schedule_to_close_timeout=timedelta(seconds=self._input.payment_deadline_seconds),
-            retry_policy=policies.PAYMENT,
-            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        await finish_then_honour_cancel(
+            workflow.execute_activity_method(
+                PaymentActivities.charge,
+                ChargeInput(order_id),
+                start_to_close_timeout=timedelta(seconds=self._input.provider_timeout_seconds),
+                schedule_to_close_timeout=timedelta(seconds=self._input.payment_deadline_seconds),
+                retry_policy=policies.PAYMENT,
+            )
         )
         self._stop_if_cancel_requested()
 
         # The pivot. Money is captured and stock held, so this step only goes
         # forward: a database outage delays the confirmation, never undoes it.
         self._step = "confirm"
-        await workflow.execute_activity_method(
-            OrderActivities.set_status,
-            StatusChange(order_id, OrderStatus.CONFIRMED.value),
-            start_to_close_timeout=policies.DATABASE_STEP_TIMEOUT,
-            retry_policy=policies.PIVOT,
-            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        await finish_then_honour_cancel(
+            workflow.execute_activity_method(
+                OrderActivities.set_status,
+                StatusChange(order_id, OrderStatus.CONFIRMED.value),
+                start_to_close_timeout=policies.DATABASE_STEP_TIMEOUT,
+                retry_policy=policies.PIVOT,
+            )
         )
         self._set_status(OrderStatus.CONFIRMED)
         self._stop_if_cancel_requested()

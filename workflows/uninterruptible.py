@@ -24,3 +24,27 @@ async def uninterruptible(work: Coroutine[Any, Any, T]) -> T:
         except asyncio.CancelledError:
             if task.done():
                 raise
+
+
+async def finish_then_honour_cancel(work: Coroutine[Any, Any, T]) -> T:
+    """Let a saga step in flight finish, then raise a cancellation that arrived meanwhile.
+
+    Cancelling the activity instead would race it: a charge could be captured
+    after the refund that was meant to undo it already ran. Waiting for the
+    step means the compensations know exactly what was done. (Asking Temporal
+    to wait for the activity's cancellation is not enough: if the activity
+    completes anyway, its result is returned and the cancellation is lost.)
+    """
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+            break
+        except asyncio.CancelledError:
+            if task.done():
+                raise
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError()
+    return result

@@ -1,0 +1,218 @@
+"""The saga's failure branches on the time-skipping server.
+
+Each test scripts the fake activities, runs one order to its end and checks
+the end state, the exact sequence of activity calls (so a missing or extra
+compensation fails the test) and the search attributes the server holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities import errors
+from tests.saga_fakes import (
+    FakeActivities,
+    always_fail,
+    checkout_input,
+    fail_calls,
+    fail_times,
+    refuse,
+    start_order,
+)
+from workflows import search_attributes
+from workflows.checkout import OrderWorkflow, ShipRequest
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def fakes() -> FakeActivities:
+    return FakeActivities()
+
+
+@pytest.fixture
+async def client(
+    time_skipping_env: WorkflowEnvironment, task_queue: str, fakes: FakeActivities
+) -> AsyncIterator[Client]:
+    async with Worker(
+        time_skipping_env.client,
+        task_queue=task_queue,
+        workflows=[OrderWorkflow],
+        activities=fakes.all(),
+    ):
+        yield time_skipping_env.client
+
+
+async def test_out_of_stock_rejects_without_charging(
+    client: Client, task_queue: str, fakes: FakeActivities
+) -> None:
+    fakes.on("reserve_stock", refuse(errors.OUT_OF_STOCK, "not enough stock for SKU-1"))
+    handle = await start_order(client, task_queue, checkout_input())
+
+    result = await handle.result()
+
+    assert (result.status, result.failure_reason) == ("rejected", "not enough stock for SKU-1")
+    assert fakes.calls == [
+        "record_order",
+        # Registered before the reserve ran; releasing nothing is a no-op.
+        "release_stock",
+        "set_order_status:rejected",
+        "send_notification:order_rejected",
+    ]
+    assert fakes.attempts["reserve_stock"] == 1  # a refusal is not retried
+    assert "charge_payment" not in fakes.attempts
+    described = await handle.describe()
+    assert described.typed_search_attributes.get(search_attributes.ORDER_STATUS) == "rejected"
+
+
+async def test_product_gone_rejects(client: Client, task_queue: str, fakes: FakeActivities) -> None:
+    fakes.on("reserve_stock", refuse(errors.PRODUCT_UNAVAILABLE, "product SKU-2 is gone"))
+    result = await (await start_order(client, task_queue, checkout_input())).result()
+    assert result.status == "rejected"
+    assert "charge_payment" not in fakes.attempts
+
+
+async def test_declined_card_fails_payment_and_releases_stock(
+    client: Client, task_queue: str, fakes: FakeActivities
+) -> None:
+    fakes.on("charge_payment", refuse(errors.PAYMENT_DECLINED, "card declined"))
+    handle = await start_order(client, task_queue, checkout_input())
+
+    result = await handle.result()
+
+    assert (result.status, result.failure_reason) == ("payment_failed", "card declined")
+    assert fakes.calls == [
+        "record_order",
+        "reserve_stock",
+        "refund_payment",  # voids anything a lost attempt may have captured
+        "release_stock",
+        "set_order_status:payment_failed",
+        "send_notification:payment_failed",
+    ]
+    assert fakes.attempts["charge_payment"] == 1
+    assert fakes.events == [
+        "compensation.started:refund_payment",
+        "compensation.finished:refund_payment",
+        "compensation.started:release_stock",
+        "compensation.finished:release_stock",
+    ]
+    described = await handle.describe()
+    assert described.typed_search_attributes.get(search_attributes.ORDER_STATUS) == "payment_failed"
+
+
+async def test_flaky_provider_succeeds_on_retry(
+    client: Client, task_queue: str, fakes: FakeActivities
+) -> None:
+    fakes.on("charge_payment", fail_times(2, errors.PROVIDER_UNAVAILABLE))
+    handle = await start_order(client, task_queue, checkout_input())
+    await fakes.called("send_notification:order_confirmed").wait()
+
+    assert (await handle.query(OrderWorkflow.state)).status == "confirmed"
+    assert fakes.attempts["charge_payment"] == 3
+    assert "refund_payment" not in fakes.attempts
+    await handle.execute_update(OrderWorkflow.ship, ShipRequest())
+    await handle.execute_update(OrderWorkflow.deliver)
+    assert (await handle.result()).status == "delivered"
+
+
+async def test_provider_failing_past_the_deadline_fails_payment(
+    client: Client, task_queue: str, fakes: FakeActivities
+) -> None:
+    fakes.on("charge_payment", always_fail(errors.PROVIDER_UNAVAILABLE))
+    handle = await start_order(
+        client, task_queue, checkout_input(payment_deadline_seconds=20, provider_timeout_seconds=2)
+    )
+
+    result = await handle.result()
+
+    assert result.status == "payment_failed"
+    assert fakes.attempts["charge_payment"] > 1  # transient: it was retried
+    assert fakes.calls[-4:] == [
+        "refund_payment",
+        "release_stock",
+        "set_order_status:payment_failed",
+        "send_notification:payment_failed",
+    ]
+
+
+async def test_provider_never_answering_fails_payment_at_the_deadline(
+    client: Client, task_queue: str, fakes: FakeActivities
+) -> None:
+    async def hang(attempt: int) -> None:
+        await asyncio.sleep(3600)
+
+    fakes.on("charge_payment", hang)
+    handle = await start_order(
+        client, task_queue, checkout_input(payment_deadline_seconds=6, provider_timeout_seconds=1)
+    )
+
+    result = await handle.result()
+
+    assert result.status == "payment_failed"
+    assert result.failure_reason == "the payment did not complete within the payment deadline"
+    assert "charge_payment" not in fakes.calls  # no attempt ever completed
+    assert fakes.calls[-4:] == [
+        "refund_payment",
+        "release_stock",
+        "set_order_status:payment_failed",
+        "send_notification:payment_failed",
+    ]
+
+
+async def test_compensation_failing_flags_the_order_then_completes(
+    client: Client, task_queue: str, fakes: FakeActivities
+) -> None:
+    fakes.on("charge_payment", refuse(errors.PAYMENT_DECLINED, "card declined"))
+    # Five quick attempts fail, so the order is flagged; the slow retries
+    # then fail twice more before the release goes through.
+    fakes.on("release_stock", fail_calls(7))
+    handle = await start_order(client, task_queue, checkout_input())
+
+    result = await handle.result()
+
+    assert result.status == "payment_failed"
+    assert fakes.attempts["release_stock"] == 8
+    assert fakes.calls == [
+        "record_order",
+        "reserve_stock",
+        "refund_payment",
+        "flag_order_for_attention:release_stock",
+        "release_stock",
+        "set_order_status:payment_failed",
+        "send_notification:payment_failed",
+    ]
+    assert "compensation.recovered:release_stock" in fakes.events
+    state = await handle.query(OrderWorkflow.state)
+    assert state.needs_attention is True
+    described = await handle.describe()
+    assert described.typed_search_attributes.get(search_attributes.NEEDS_ATTENTION) is True
+
+
+async def test_failing_notification_is_retried_and_never_refunds(
+    client: Client, task_queue: str, fakes: FakeActivities
+) -> None:
+    fakes.on("send_notification", fail_times(3))
+    handle = await start_order(client, task_queue, checkout_input())
+    await fakes.called("send_notification:order_confirmed").wait()
+
+    assert (await handle.query(OrderWorkflow.state)).status == "confirmed"
+    await handle.execute_update(OrderWorkflow.ship, ShipRequest())
+    await handle.execute_update(OrderWorkflow.deliver)
+    result = await handle.result()
+
+    assert result.status == "delivered"
+    # Each of the three messages failed three times before it went out.
+    assert fakes.attempts["send_notification"] == 3 * 4
+    assert [c for c in fakes.calls if c.startswith("send_notification")] == [
+        "send_notification:order_confirmed",
+        "send_notification:order_shipped",
+        "send_notification:order_delivered",
+    ]
+    for undo in ("refund_payment", "release_stock"):
+        assert undo not in fakes.attempts
