@@ -91,12 +91,11 @@ _VERB = {Action.CANCEL: "cancelled", Action.SHIP: "shipped", Action.DELIVER: "de
 
 
 def _conflict(order: Order, action: Action, why: str | None = None) -> ProblemError:
-    detail = f"the order is {order.status.value} and cannot be {_VERB[action]}"
+    # The saga's own refusal is the most precise reason; the read model's
+    # status is what the client can see, so it goes along either way.
+    detail = why or f"the order is {order.status.value} and cannot be {_VERB[action]}"
     return ProblemError(
-        409,
-        detail if why is None else f"{detail}: {why}",
-        code="order-state-conflict",
-        extra={"order_status": order.status.value},
+        409, detail, code="order-state-conflict", extra={"order_status": order.status.value}
     )
 
 
@@ -169,7 +168,11 @@ async def request_change(
         if err.status == RPCStatusCode.NOT_FOUND:
             # The workflow has completed: the order reached an end state the
             # read model may not show yet.
-            raise _conflict(order, action, "its processing has already finished") from err
+            raise _conflict(
+                order,
+                action,
+                f"the order's processing has already finished; it cannot be {_VERB[action]}",
+            ) from err
         log.warning("update %s of order %s failed: %s", action.name, order.id, err.status)
         raise _unavailable("the order service cannot reach Temporal right now") from err
     try:
