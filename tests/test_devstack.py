@@ -7,27 +7,33 @@ data directory to find the same data.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
 import signal
+import smtplib
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
 import pytest
+from sqlalchemy import select
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
+from core.db import SessionFactory
+from core.models import CaughtMail
 from core.stack import STACK_FILE, read_stack_file
 
 ORDERSAGA = str(Path(sys.executable).parent / "ordersaga")
@@ -292,6 +298,40 @@ def test_ctrl_c_stops_everything_and_a_restart_finds_the_same_data(stack: Stack)
     procs = stack.tree()
     assert stack.stop() == 0, stack.output()
     assert _alive(procs) == []
+
+
+async def test_smtp_sink_keeps_what_it_catches(sessions: SessionFactory) -> None:
+    from core.smtp_sink import start_smtp_sink
+
+    (port,) = free_ports(1)
+    server = await start_smtp_sink(sessions, "127.0.0.1", port)
+    try:
+        message = EmailMessage()
+        message["From"] = "orders@ordersaga.dev"
+        message["To"] = "ada@example.com, babbage@example.com"
+        message["Subject"] = "Your order is confirmed"
+        message["Message-ID"] = "<order-1@ordersaga.dev>"
+        message.set_content("Thank you, Ada.\nTotal: 25.98 USD\n")
+
+        def send() -> None:
+            with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
+                smtp.send_message(message)
+
+        await asyncio.to_thread(send)
+    finally:
+        server.close()
+        await server.wait_closed()
+    async with sessions() as session:
+        caught = (await session.scalars(select(CaughtMail))).all()
+    assert len(caught) == 1
+    mail = caught[0]
+    assert (mail.mail_from, mail.subject, mail.message_id) == (
+        "orders@ordersaga.dev",
+        "Your order is confirmed",
+        "<order-1@ordersaga.dev>",
+    )
+    assert mail.rcpt_to == "ada@example.com, babbage@example.com"
+    assert mail.body == "Thank you, Ada.\nTotal: 25.98 USD\n"
 
 
 @pytest.mark.slow
