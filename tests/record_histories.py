@@ -1,0 +1,163 @@
+"""Record the replay corpus: one workflow history per end state of the saga.
+
+Re-record after an intended change to ``OrderWorkflow`` (and only then: a
+history that no longer replays is exactly what the replay test exists to
+catch, so first ask whether running workflows could break)::
+
+    make record-histories          # or: .venv/bin/python -m tests.record_histories
+
+It runs each scenario against the time-skipping test server with the fake
+activities of ``tests/saga_fakes.py`` and writes ``tests/histories/<end>.json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateStage
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities import errors
+from tests.saga_fakes import (
+    FakeActivities,
+    checkout_input,
+    fail_calls,
+    refuse,
+    start_order,
+    wait_for,
+)
+from workflows.checkout import (
+    CancelRequest,
+    CheckoutInput,
+    CheckoutResult,
+    OrderWorkflow,
+    ShipRequest,
+)
+
+HISTORIES = Path(__file__).parent / "histories"
+
+Handle = WorkflowHandle[OrderWorkflow, CheckoutResult]
+Scenario = Callable[[Client, str, FakeActivities], Awaitable[Handle]]
+
+
+def _input(name: str) -> CheckoutInput:
+    """Fixed ids per scenario, so a re-recording changes only what changed."""
+    return checkout_input(
+        order_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"ordersaga-history:{name}")),
+        customer_id=str(uuid.uuid5(uuid.NAMESPACE_URL, "ordersaga-history:customer")),
+    )
+
+
+async def delivered(client: Client, task_queue: str, fakes: FakeActivities) -> Handle:
+    handle = await start_order(client, task_queue, _input("delivered"))
+    await fakes.called("send_notification:order_confirmed").wait()
+    await handle.execute_update(OrderWorkflow.ship, ShipRequest("DHL", "JD0001"))
+    await handle.execute_update(OrderWorkflow.deliver)
+    return handle
+
+
+async def rejected(client: Client, task_queue: str, fakes: FakeActivities) -> Handle:
+    fakes.on("reserve_stock", refuse(errors.OUT_OF_STOCK, "not enough stock for SKU-1"))
+    return await start_order(client, task_queue, _input("rejected"))
+
+
+async def payment_failed(client: Client, task_queue: str, fakes: FakeActivities) -> Handle:
+    fakes.on("charge_payment", refuse(errors.PAYMENT_DECLINED, "card declined"))
+    input = _input("payment_failed")
+    return await start_order(client, task_queue, input)
+
+
+async def cancelled_before_pivot(client: Client, task_queue: str, fakes: FakeActivities) -> Handle:
+    gate, started = asyncio.Event(), asyncio.Event()
+    fakes.on("charge_payment", wait_for(gate, started))
+    input = _input("cancelled_before_pivot")
+    handle = await start_order(client, task_queue, input)
+    await started.wait()
+    update = await handle.start_update(
+        OrderWorkflow.cancel,
+        CancelRequest("changed my mind", "customer"),
+        wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+    )
+    gate.set()
+    await update.result()
+    return handle
+
+
+async def cancelled_after_confirm(client: Client, task_queue: str, fakes: FakeActivities) -> Handle:
+    input = _input("cancelled_after_confirm")
+    handle = await start_order(client, task_queue, input)
+    await fakes.called("send_notification:order_confirmed").wait()
+    await handle.execute_update(OrderWorkflow.cancel, CancelRequest("too slow", "admin"))
+    return handle
+
+
+async def needs_attention(client: Client, task_queue: str, fakes: FakeActivities) -> Handle:
+    fakes.on("charge_payment", refuse(errors.PAYMENT_DECLINED, "card declined"))
+    fakes.on("release_stock", fail_calls(7))
+    input = _input("needs_attention")
+    return await start_order(client, task_queue, input)
+
+
+# The file name of each history is its end state.
+SCENARIOS: dict[str, Scenario] = {
+    "delivered": delivered,
+    "rejected": rejected,
+    "payment_failed": payment_failed,
+    "cancelled_before_pivot": cancelled_before_pivot,
+    "cancelled_after_confirm": cancelled_after_confirm,
+    "needs_attention": needs_attention,
+}
+
+
+async def record(env: WorkflowEnvironment, name: str, scenario: Scenario) -> Path:
+    fakes = FakeActivities()
+    task_queue = f"record-{name}-{uuid.uuid4()}"
+    async with Worker(
+        env.client, task_queue=task_queue, workflows=[OrderWorkflow], activities=fakes.all()
+    ):
+        handle = await scenario(env.client, task_queue, fakes)
+        await handle.result()
+        history = await handle.fetch_history()
+    path = HISTORIES / f"{name}.json"
+    path.write_text(history.to_json() + "\n")
+    return path
+
+
+def _test_server() -> str:
+    found = shutil.which("temporal-test-server") or str(
+        Path(sys.executable).parent / "temporal-test-server"
+    )
+    if not os.path.exists(found):
+        raise SystemExit("temporal-test-server is not installed: run `make install` first")
+    return found
+
+
+async def main() -> None:
+    # The scenarios fail activities on purpose; their tracebacks are noise here.
+    logging.getLogger("temporalio.activity").setLevel(logging.CRITICAL)
+    logging.getLogger("temporalio.workflow").setLevel(logging.CRITICAL)
+    HISTORIES.mkdir(exist_ok=True)
+    env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=_test_server())
+    try:
+        for name, scenario in SCENARIOS.items():
+            path = await record(env, name, scenario)
+            print(f"recorded {path}")
+    finally:
+        await env.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
+    # The SDK's Rust runtime thread can abort interpreter finalisation
+    # ("PyGILState_Release", see shared NOTES) after all work is done and the
+    # server is shut down; leave without finalising so the exit code is honest.
+    sys.stdout.flush()
+    os._exit(0)
