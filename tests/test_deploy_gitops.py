@@ -43,25 +43,41 @@ def steps(name: str) -> list[dict[str, Any]]:
 # --- workflow files ----------------------------------------------------------------
 
 
+def actionlint(*files: str) -> subprocess.CompletedProcess[str]:
+    # With shellcheck, actionlint also checks the shell of every `run:` step.
+    return subprocess.run(
+        [tool("actionlint"), "-no-color", f"-shellcheck={tool('shellcheck')}", *files],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_workflows_pass_actionlint() -> None:
     files = sorted(str(p) for p in WORKFLOWS.glob("*.yml"))
     assert len(files) == 3
-    result = subprocess.run(
-        [tool("actionlint"), "-no-color", *files], capture_output=True, text=True, timeout=60
-    )
+    result = actionlint(*files)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_actionlint_would_catch_a_broken_workflow(tmp_path: Path) -> None:
-    broken = tmp_path / ".github" / "workflows" / "ci.yml"
+@pytest.mark.parametrize(
+    ("name", "right", "wrong", "finding"),
+    [
+        ("ci.yml", "runner.os", "runner.oss", "oss"),  # an expression typo
+        ("promote.yml", "grep -c '^  tag: ' \"$file\"", "grep -c '^  tag: ' $file", "SC2086"),
+    ],
+)
+def test_actionlint_would_catch_a_broken_workflow(
+    tmp_path: Path, name: str, right: str, wrong: str, finding: str
+) -> None:
+    text = (WORKFLOWS / name).read_text()
+    assert right in text
+    broken = tmp_path / ".github" / "workflows" / name
     broken.parent.mkdir(parents=True)
-    text = (WORKFLOWS / "ci.yml").read_text()
-    broken.write_text(text.replace("runner.os", "runner.oss"))
-    result = subprocess.run(
-        [tool("actionlint"), "-no-color", str(broken)], capture_output=True, text=True
-    )
+    broken.write_text(text.replace(right, wrong))
+    result = actionlint(str(broken))
     assert result.returncode != 0
-    assert "oss" in result.stdout
+    assert finding in result.stdout
 
 
 def test_workflows_match_the_github_workflow_schema() -> None:
