@@ -227,6 +227,10 @@ def test_values_schema_rejects_wrong_types(
             {"worker": {"autoscaling": {"enabled": True, "minReplicas": 5, "maxReplicas": 2}}},
             "minReplicas must not exceed maxReplicas",
         ),
+        (
+            {"extraConfig": {"TEMPORAL_ADDRESS": "elsewhere:7233"}},
+            "extraConfig.TEMPORAL_ADDRESS is set by the chart",
+        ),
     ],
 )
 def test_incomplete_values_fail_with_a_clear_message(
@@ -567,3 +571,10 @@ def test_environment_image_tag_reaches_every_pod(chart: Chart, env: str) -> None
     image = f"{values['image']['repository']}:{values['image']['tag']}"
     for workload in rendered.kind("Deployment") + rendered.kind("Job"):
         assert container(workload)["image"] == image
+
+
+def test_extra_config_reaches_every_pod_and_job(chart: Chart, fake_secret: dict[str, str]) -> None:
+    rendered = Rendered(chart, FULL)
+    for workload in rendered.kind("Deployment") + rendered.kind("Job"):
+        settings = settings_from_env(pod_env(rendered, workload, fake_secret))
+        assert settings.payment_deadline_seconds == 45, workload["metadata"]["name"]

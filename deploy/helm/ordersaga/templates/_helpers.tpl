@@ -87,6 +87,18 @@ The ConfigMap holds them for the Deployments; the hook Jobs get the same map
 inline, because hooks run before the release's ConfigMap exists.
 */}}
 {{- define "ordersaga.configData" -}}
+{{- $base := include "ordersaga.baseConfig" . }}
+{{- $managed := $base | fromYaml }}
+{{- $base }}
+{{- range $key, $value := .Values.extraConfig }}
+{{- if hasKey $managed $key }}
+{{- fail (printf "extraConfig.%s is set by the chart; use its own value instead" $key) }}
+{{- end }}
+{{ $key }}: {{ $value | quote }}
+{{- end }}
+{{- end }}
+
+{{- define "ordersaga.baseConfig" -}}
 ORDERSAGA_MODE: production
 ORDERSAGA_LOG_LEVEL: {{ .Values.logLevel | quote }}
 ORDERSAGA_DATA_DIR: /tmp/ordersaga
@@ -112,9 +124,6 @@ ORDERSAGA_AUTH_PORT: {{ .Values.auth.port | quote }}
 ORDERSAGA_WORKER_HEALTH_PORT: {{ .Values.worker.healthPort | quote }}
 ORDERSAGA_WORKER_MAX_CONCURRENT_ACTIVITIES: {{ .Values.worker.maxConcurrentActivities | quote }}
 ORDERSAGA_WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: {{ .Values.worker.maxConcurrentWorkflowTasks | quote }}
-{{- range $key, $value := .Values.extraConfig }}
-{{ $key }}: {{ $value | quote }}
-{{- end }}
 {{- end }}
 
 {{/*
