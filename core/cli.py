@@ -168,10 +168,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from worker.main import run_worker
 
     settings = join_stack(settings, need_temporal=True)
-    result = run_worker(settings)
-    if inspect.isawaitable(result):
-        result = asyncio.run(result)  # type: ignore[arg-type]
-    return int(result or 0)
+    return asyncio.run(run_worker(settings))
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:

@@ -70,6 +70,13 @@ class Settings(BaseSettings):
     worker_health_port: int = 0
     worker_max_concurrent_activities: int = 100
     worker_max_concurrent_workflow_tasks: int = 100
+    # On SIGTERM the worker stops polling and gives activities in flight this
+    # long to finish; what is still running then is cancelled and retried by
+    # another worker.
+    worker_graceful_shutdown_seconds: float = Field(default=30.0, ge=0)
+    # Reaching PostgreSQL and Temporal at start: this many attempts, waiting
+    # 1 s, 2 s, 4 s... (at most 10 s) between them, before exiting with 1.
+    worker_connect_attempts: int = Field(default=8, ge=1)
 
     # JWT. Private keys are PEM texts (EdDSA/Ed25519 or ES256), newest first
     # signs, every one verifies. Services that only verify may instead be given

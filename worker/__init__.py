@@ -1,0 +1,1 @@
+"""The ordersaga worker: builds the activities once and runs the Temporal worker."""
