@@ -166,6 +166,10 @@ class OrderWorkflow:
         try:
             await self._run_steps()
         except BaseException as err:  # CancelledError is not an Exception
+            if isinstance(err, asyncio.CancelledError) and self._transition is not None:
+                # A workflow cancellation during a ship: let the ship finish
+                # first, so a shipped order is never refunded behind its back.
+                await uninterruptible(workflow.wait_condition(lambda: self._transition is None))
             outcome = classify_failure(err, step=self._step, cancel=self._cancellation())
             if outcome is None or self._status in (OrderStatus.SHIPPED, OrderStatus.DELIVERED):
                 # A bug in workflow code (the task fails and is retried once
@@ -175,7 +179,7 @@ class OrderWorkflow:
             if isinstance(err, asyncio.CancelledError):
                 await uninterruptible(self._finish(notifier))
                 raise
-        await self._finish(notifier)
+        await uninterruptible(self._finish(notifier))
         return CheckoutResult(input.order_id, self._status.value, self._failure_reason)
 
     async def _run_steps(self) -> None:
