@@ -22,6 +22,7 @@ from api.deps import AdminUser, CurrentUser, ResourcesDep, TemporalClient
 from api.errors import ProblemError
 from api.order_actions import Action, request_change, wait_for_read_model
 from api.pagination import PageDep
+from api.ratelimit import CheckoutRateLimit
 from api.schemas.orders import (
     CancelBody,
     OrderCreate,
@@ -129,15 +130,26 @@ OwnedOrder = Annotated[OrderRecord, Depends(owned_order)]
 # --- checkout headers -----------------------------------------------------
 
 
+# Documented by hand (the header itself is declared optional so that its
+# absence is the contract's 400, not a 422): required, with its real rules,
+# so a client generated from the document always sends a usable key.
+_IDEMPOTENCY_KEY_PARAMETER: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": True,
+    "description": "a client-chosen key (at most 255 printable ASCII characters); "
+    "a retry with the same key and body returns the same order",
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH,
+        "pattern": f"^{_KEY_PATTERN.pattern}$",
+    },
+}
+
+
 def idempotency_key(
-    key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            description="a client-chosen key (at most 255 printable ASCII characters); "
-            "a retry with the same key and body returns the same order",
-        ),
-    ] = None,
+    key: Annotated[str | None, Header(alias="Idempotency-Key", include_in_schema=False)] = None,
 ) -> str:
     if key is None or not key.strip():
         raise ProblemError(400, "the Idempotency-Key header is required", code="idempotency-key")
@@ -193,11 +205,14 @@ PreferWait = Annotated[int | None, Depends(prefer_wait)]
         400: {"description": "missing or bad Idempotency-Key or Prefer", **_PROBLEM},
         409: {"description": "the Idempotency-Key was used with another body", **_PROBLEM},
         422: {"description": "invalid order", **_PROBLEM},
+        429: {"description": "too many checkouts; see Retry-After", **_PROBLEM},
         503: {"description": "Temporal unreachable; retry with the same key", **_PROBLEM},
     },
+    openapi_extra={"parameters": [_IDEMPOTENCY_KEY_PARAMETER]},
 )
 async def create_order(
     principal: CurrentUser,
+    _rate: CheckoutRateLimit,
     key: IdempotencyKey,
     wait: PreferWait,
     client: TemporalClient,

@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     login_failure_window_seconds: int = 15 * 60
     login_lockout_seconds: int = 15 * 60
 
+    # Checkout rate limit per user (a token bucket in each API process's
+    # memory): this many checkouts per window, as a burst or spread; 0 = off.
+    checkout_rate_limit: int = Field(default=30, ge=0)
+    checkout_rate_window_seconds: float = Field(default=60.0, gt=0)
+
     # The seeded administrator. Dev mode generates a password when unset.
     admin_email: str = "admin@ordersaga.dev"
     admin_password: SecretStr | None = None
