@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from sqlalchemy import func, select
 
 from api.deps import AdminUser, ResourcesDep
+from api.errors import problem_responses
 from api.pagination import PageDep
 from api.schemas.admin import MailList, MailPublic
 from core.models import CaughtMail
@@ -13,7 +14,7 @@ from core.models import CaughtMail
 router = APIRouter(prefix="/admin", tags=["admin"])
 
 
-@router.get("/mail", response_model=MailList)
+@router.get("/mail", response_model=MailList, responses=problem_responses(403, 422))
 async def list_mail(admin: AdminUser, resources: ResourcesDep, page: PageDep) -> MailList:
     """Mail caught by the development SMTP sink, newest first."""
     async with resources.sessions() as session:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Form, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from api.app import Resources
 from api.auth.accounts import EmailTaken, check_password, create_user, normalize_email
-from api.auth.passwords import burn_verify
+from api.auth.passwords import MAX_LENGTH, burn_verify
 from api.auth.schemas import LoginRequest, TokenResponse, UserCreate, UserPublic
 from api.auth.throttle import Policy, UnknownEmailThrottle, throttled, unknown_email_throttle
 from api.deps import CurrentUser, ResourcesDep, SessionDep
@@ -22,6 +22,35 @@ from core.models import RevokedToken, User
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 UnknownThrottle = Annotated[UnknownEmailThrottle, Depends(unknown_email_throttle)]
+
+
+class PasswordForm(OAuth2PasswordRequestForm):
+    """OAuth2's password form, documented as a form can really carry it.
+
+    An empty field counts as missing (422), so the document says so, and the
+    lengths match LoginRequest's. A form cannot send null, only leave a
+    field out, so no field is documented as nullable.
+    """
+
+    def __init__(
+        self,
+        *,
+        grant_type: Annotated[str, Form(pattern="^password$")] = "password",
+        username: Annotated[str, Form(min_length=1, max_length=320)],
+        password: Annotated[str, Form(min_length=1, max_length=MAX_LENGTH)],
+        scope: Annotated[str, Form()] = "",
+        client_id: Annotated[str, Form()] = "",
+        client_secret: Annotated[str, Form()] = "",
+    ) -> None:
+        super().__init__(
+            grant_type=grant_type,
+            username=username,
+            password=password,
+            scope=scope,
+            client_id=client_id or None,
+            client_secret=client_secret or None,
+        )
+
 
 _LOGIN_ERRORS = problem_responses(401, 413, 422, 429, 503)
 
@@ -101,7 +130,7 @@ async def register(body: UserCreate, resources: ResourcesDep) -> User:
 
 @router.post("/token", response_model=TokenResponse, responses=_LOGIN_ERRORS)
 async def token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    form: Annotated[PasswordForm, Depends()],
     resources: ResourcesDep,
     issuer: Issuer,
     unknown: UnknownThrottle,

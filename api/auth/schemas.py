@@ -19,7 +19,7 @@ from pydantic import (
     field_validator,
 )
 
-from api.auth.passwords import MAX_LENGTH, weakness
+from api.auth.passwords import MAX_LENGTH, MIN_LENGTH, weakness
 from core.models import Role
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -31,6 +31,11 @@ Phone = Annotated[
 ]
 # Length is checked by the validators below, so the refusal names the rule.
 Password = Annotated[str, Field(max_length=MAX_LENGTH)]
+# A password being set: the document states its minimum too, so a client (or
+# a fuzzer) built from it knows the rule; the validators still enforce it.
+NewPassword = Annotated[
+    str, Field(max_length=MAX_LENGTH, json_schema_extra={"minLength": MIN_LENGTH})
+]
 
 
 class _Write(BaseModel):
@@ -39,7 +44,7 @@ class _Write(BaseModel):
 
 class UserCreate(_Write):
     email: EmailStr = Field(max_length=320)
-    password: Password
+    password: NewPassword
     name: Name
     phone: Phone | None = None
 
@@ -72,7 +77,7 @@ class UserUpdate(_Write):
 
 class PasswordChange(_Write):
     current_password: Password
-    new_password: Password
+    new_password: NewPassword
 
     @field_validator("new_password")
     @classmethod
