@@ -4,9 +4,12 @@ The API writes the order, its lines and its payments row (with the card token)
 to PostgreSQL, then starts ``OrderWorkflow`` with ID ``order-<order id>``. The
 input carries no card token, so no secret ever enters Temporal's history.
 
-Updates ``cancel``, ``ship`` and ``deliver`` move the order on after the
-pivot; their validators reject a wrong state at once with an
-``ApplicationError`` of type ``INVALID_TRANSITION``. ``state`` is a query.
+Updates ``cancel``, ``ship`` and ``deliver`` move the order on; their
+validators reject a wrong state at once with an ``ApplicationError`` of type
+``INVALID_TRANSITION`` ("InvalidOrderTransition"), which the caller receives
+as ``WorkflowUpdateFailedError.cause``. ``state`` is a query. The order of the
+steps and their compensations is recorded in ``tests/histories/`` and replayed
+by ``tests/test_replay.py``: changing it breaks running workflows.
 """
 
 from __future__ import annotations
