@@ -15,6 +15,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -22,7 +23,7 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy import func, select, update
 from temporalio.client import Client
 
-from core.db import SessionFactory
+from core.db import SessionFactory, create_engine, create_session_factory
 from core.models import (
     Order,
     OrderStatus,
@@ -32,6 +33,8 @@ from core.models import (
     SimulatorRefund,
 )
 from core.settings import Settings
+from core.smtp_sink import start_smtp_sink
+from worker.main import build_worker
 
 ADDRESS = {
     "name": "Ada Lovelace",
@@ -120,3 +123,43 @@ async def set_status(sessions: SessionFactory, order_id: uuid.UUID, status: Orde
     """Move an order's read model directly (for tests that need no saga)."""
     async with sessions() as session, session.begin():
         await session.execute(update(Order).where(Order.id == order_id).values(status=status))
+
+
+@dataclass
+class Stack:
+    """The API and a real worker sharing one task queue, dev server and database."""
+
+    api: httpx.AsyncClient
+    settings: Settings
+    sessions: SessionFactory
+    temporal: Client
+
+
+@asynccontextmanager
+async def running_stack(
+    settings: Settings, temporal: Client, database_url: str
+) -> AsyncIterator[Stack]:
+    """The real worker (activities, payment simulator, SMTP to a local sink) plus the API.
+
+    The worker gets its own engine, as a worker process would; the SMTP sink
+    stores what it catches in ``caught_mail`` like the dev stack's.
+    """
+    engine = create_engine(database_url, pool_size=10)
+    sessions = create_session_factory(engine)
+    smtp_port = free_port()
+    sink = await start_smtp_sink(sessions, "127.0.0.1", smtp_port)
+    settings = settings.model_copy(
+        update={
+            "task_queue": f"e2e-{uuid.uuid4()}",
+            "smtp_host": "127.0.0.1",
+            "smtp_port": smtp_port,
+        }
+    )
+    try:
+        worker = build_worker(temporal, settings, sessions)
+        async with worker, api_client(settings, temporal) as api:
+            yield Stack(api, settings, sessions, temporal)
+    finally:
+        sink.close()
+        await sink.wait_closed()
+        await engine.dispose()

@@ -18,8 +18,6 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.service import RetryConfig
-from temporalio.testing import WorkflowEnvironment
 
 from core.db import SessionFactory
 from core.models import (
@@ -35,7 +33,6 @@ from core.models import (
 )
 from core.settings import Settings
 from tests import order_factory
-from tests.conftest import _binary
 from tests.e2e import api_client, checkout, count_orders, order_body, set_status
 from tests.factories import auth_header, create_product, create_user
 from workflows import search_attributes
@@ -471,18 +468,16 @@ async def test_a_retry_starts_the_workflow_the_first_attempt_could_not(
     headers: dict[str, str],
     temporal_client: Client,
 ) -> None:
-    # A real client whose server is gone: the first attempt writes the rows,
-    # then cannot start the saga.
-    gone = await WorkflowEnvironment.start_local(dev_server_existing_path=_binary("temporal"))
-    dead_client = await Client.connect(
-        gone.client.service_client.config.target_host,
-        retry_config=RetryConfig(max_retries=0),
+    # A real client that cannot start workflows (its namespace does not
+    # exist): the first attempt writes the rows, then fails to start the saga.
+    broken_client = await Client.connect(
+        temporal_client.service_client.config.target_host,
+        namespace=f"missing-{uuid.uuid4().hex[:8]}",
     )
-    await gone.shutdown()
     product = await create_product(sessions)
     body = order_body((product, 1))
 
-    async with api_client(queue_settings, dead_client) as broken:
+    async with api_client(queue_settings, broken_client) as broken:
         first = await checkout(broken, headers, body, key="flaky-network")
     assert first.status_code == 503
     assert first.headers["Retry-After"]
