@@ -323,3 +323,28 @@ async def test_customers_racing_for_the_last_units_get_exactly_the_stock(
         payment = await payment_of(sessions, response.json()["id"])
         captured = payment.status is PaymentStatus.CAPTURED
         assert captured == (response.json()["status"] == OrderStatus.CONFIRMED.value)
+
+
+async def test_an_admin_can_cancel_a_customers_order(
+    stack: Stack,
+    sessions: SessionFactory,
+    headers: dict[str, str],
+    admin_headers: dict[str, str],
+) -> None:
+    product = await create_product(sessions, price=300, stock=2)
+    order = (await checkout(stack.api, headers, order_body((product, 2)), wait=WAIT)).json()
+    assert order["status"] == "confirmed"
+    assert await stock_of(sessions, product.id) == 0
+
+    cancelled = await stack.api.post(
+        f"/orders/{order['id']}/cancel", json={"reason": "fraud check"}, headers=admin_headers
+    )
+
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "cancelled"
+    assert cancelled.json()["payment"]["refunded_amount"] == 600
+    assert await stock_of(sessions, product.id) == 2
+    assert [r.amount for r in await simulator_refunds(sessions)] == [600]
+    # The customer sees the same settled order.
+    mine = await stack.api.get(f"/orders/{order['id']}", headers=headers)
+    assert mine.json()["status"] == "cancelled"
