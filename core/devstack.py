@@ -310,7 +310,9 @@ class DevStack:
         await self._seed_first_start(sessions)
         self._check_stop()
         if self.options.run_worker:
-            self._start_child("worker", ordersaga_argv("worker"), stop_timeout=30.0)
+            # Its own graceful shutdown lets activities in flight finish first.
+            grace = self.settings.worker_graceful_shutdown_seconds + 15.0
+            self._start_child("worker", ordersaga_argv("worker"), stop_timeout=grace)
         self._start_child(
             "api",
             ordersaga_argv("api", "--host", "127.0.0.1", "--port", str(self.options.api_port)),
