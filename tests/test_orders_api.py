@@ -766,3 +766,16 @@ async def test_admin_reads_caught_mail_newest_first(
     assert [m["subject"] for m in response.json()["items"]] == ["mail 2", "mail 1"]
     assert (await orders_api.get("/admin/mail", headers=headers)).status_code == 403
     assert (await orders_api.get("/admin/mail")).status_code == 401
+
+
+@pytest.mark.slow
+async def test_cancel_with_no_worker_to_accept_it_is_503(
+    orders_api: httpx.AsyncClient, headers: dict[str, str], sessions: SessionFactory
+) -> None:
+    # No worker polls this test's queue, so nobody can accept the update:
+    # after the accept timeout the client is told to retry, not left hanging.
+    product = await create_product(sessions)
+    order = (await checkout(orders_api, headers, order_body((product, 1)))).json()
+    response = await orders_api.post(f"/orders/{order['id']}/cancel", headers=headers)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
