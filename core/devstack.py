@@ -26,6 +26,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +55,9 @@ LOCK_FILE = "dev.lock"
 TEMPORAL_DB = "temporal.db"
 TEMPORAL_LOG = "temporal.log"
 STARTUP_TIMEOUT = 120.0  # seconds; the machine may be busy with other stacks
+# `make dev` runs us under `uv run`, which forwards the terminal's SIGINT that
+# we also get directly: signals this close together are one Ctrl-C.
+DUPLICATE_SIGNAL_WINDOW = 1.0
 
 
 class StackError(Exception):
@@ -262,6 +266,7 @@ class DevStack:
     children: list[Child] = field(default_factory=list)
     _undo: list[tuple[str, Callable[[], Any]]] = field(default_factory=list)
     _stack_file_written: bool = False
+    _first_signal_at: float = 0.0
 
     @property
     def data_dir(self) -> Path:
@@ -270,12 +275,15 @@ class DevStack:
     # -- lifecycle --
 
     def request_stop(self) -> None:
-        if self.stop_requested.is_set():
+        now = time.monotonic()
+        if not self.stop_requested.is_set():
+            print("\nordersaga: stopping the stack (Ctrl-C again to kill it)", flush=True)
+            self._first_signal_at = now
+            self.stop_requested.set()
+        elif now - self._first_signal_at > DUPLICATE_SIGNAL_WINDOW:
             print("ordersaga: stopping now", file=sys.stderr, flush=True)
             self.hurry.set()
-        else:
-            print("\nordersaga: stopping the stack (Ctrl-C again to kill it)", flush=True)
-            self.stop_requested.set()
+        # else: one Ctrl-C delivered twice (the terminal's, and `uv run` forwarding it).
 
     def _check_stop(self) -> None:
         if self.stop_requested.is_set():
