@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import fault_points
 from activities.errors import (
     OUT_OF_STOCK,
     PRODUCT_UNAVAILABLE,
@@ -57,6 +58,12 @@ class InventoryActivities:
     async def reserve(self, input: StockInput) -> StockResult:
         """Hold every line of the order, all or nothing, in one transaction."""
         order_id = parse_order_id(input.order_id)
+        await fault_points.reached("reserve_stock:before")
+        result = await self._reserve(order_id)
+        await fault_points.reached("reserve_stock:after")
+        return result
+
+    async def _reserve(self, order_id: uuid.UUID) -> StockResult:
         async with self._sessions() as session, session.begin():
             await _lock_order(session, order_id)
             # A retry (or a zombie attempt racing it: the order lock serialises
@@ -66,7 +73,7 @@ class InventoryActivities:
                 .select_from(Reservation)
                 .where(Reservation.order_id == order_id)
             ):
-                return StockResult(input.order_id, 0)
+                return StockResult(str(order_id), 0)
             items = (
                 await session.scalars(
                     select(OrderItem)
@@ -78,12 +85,18 @@ class InventoryActivities:
                 raise invalid_order(f"order {order_id} has no lines")
             for item in items:
                 await _take(session, order_id, item)
-            return StockResult(input.order_id, len(items))
+            return StockResult(str(order_id), len(items))
 
     @activity.defn(name="release_stock")
     async def release(self, input: StockInput) -> StockResult:
         """Give held stock back. Releasing what was never reserved moves no stock."""
         order_id = parse_order_id(input.order_id)
+        await fault_points.reached("release_stock:before")
+        result = await self._release(order_id)
+        await fault_points.reached("release_stock:after")
+        return result
+
+    async def _release(self, order_id: uuid.UUID) -> StockResult:
         async with self._sessions() as session, session.begin():
             await _lock_order(session, order_id)
             held = await _held(session, order_id)
@@ -104,7 +117,7 @@ class InventoryActivities:
                     )
                 )
                 reservation.status = ReservationStatus.RELEASED
-            return StockResult(input.order_id, len(held))
+            return StockResult(str(order_id), len(held))
 
     @activity.defn(name="commit_stock")
     async def commit(self, input: StockInput) -> StockResult:

@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from temporalio import activity
 
+from activities import fault_points
 from activities.errors import invalid_order, parse_order_id
 from activities.mailer import Mailer
 from activities.messages import Line, Message, NotificationKind, OrderFacts, render
@@ -70,8 +71,10 @@ class NotificationActivities:
         sent = False
         for recipient in recipients:
             if await self._claim(order_id, kind, recipient, message):
+                await fault_points.reached("send_notification:before")
                 await self._deliver(order_id, kind, recipient, message)
                 await self._mark_sent(order_id, kind, recipient)
+                await fault_points.reached("send_notification:after")
                 sent = True
         # Written on every attempt (deduped), so a crash after the last
         # channel was marked sent still ends with the timeline line.

@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
+from activities import fault_points
 from activities.errors import invalid_order, parse_order_id
 from activities.timeline import add_event
 from core.db import SessionFactory
@@ -71,8 +72,11 @@ class OrderActivities:
     async def set_status(self, input: StatusChange) -> None:
         order_id = parse_order_id(input.order_id)
         status = _parse_status(input.status)
+        # Named per target status: "set_order_status:confirmed:before" is the pivot.
+        await fault_points.reached(f"set_order_status:{status.value}:before")
         async with self._sessions() as session, session.begin():
             await _change_status(session, order_id, status, input.failure_reason, input.detail)
+        await fault_points.reached(f"set_order_status:{status.value}:after")
 
     @activity.defn(name="record_timeline_event")
     async def record_event(self, input: TimelineEvent) -> None:

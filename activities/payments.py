@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import fault_points
 from activities.errors import PAYMENT_DECLINED, PROVIDER_UNAVAILABLE, invalid_order, parse_order_id
 from activities.payment_provider import (
     CardDeclined,
@@ -82,6 +83,7 @@ class PaymentActivities:
             raise _declined()
         if payment.status is not PaymentStatus.PENDING or payment.token is None:
             raise invalid_order(f"payment is {payment.status.value}; nothing to charge")
+        await fault_points.reached("charge_payment:before")
         try:
             charge = await self._provider.charge(
                 token=payment.token,
@@ -100,17 +102,25 @@ class PaymentActivities:
             # Idempotency conflict or an impossible request: no retry fixes it.
             # (`from None`: provider errors are not carried into the history.)
             raise invalid_order(f"payment refused: {type(err).__name__}") from None
-        return await self._record_capture(order_id, charge)
+        result = await self._record_capture(order_id, charge)
+        await fault_points.reached("charge_payment:after")
+        return result
 
     @activity.defn(name="refund_payment")
     async def refund(self, input: RefundInput) -> RefundResult:
         """Give back everything captured, or void when nothing was; idempotent."""
         order_id = parse_order_id(input.order_id)
+        await fault_points.reached("refund_payment:before")
+        result = await self._refund(order_id)
+        await fault_points.reached("refund_payment:after")
+        return result
+
+    async def _refund(self, order_id: uuid.UUID) -> RefundResult:
         payment = await self._payment(order_id)
         if payment.status is PaymentStatus.REFUNDED:
-            return RefundResult(input.order_id, payment.refunded_amount)
+            return RefundResult(str(order_id), payment.refunded_amount)
         if payment.status is PaymentStatus.DECLINED:
-            return RefundResult(input.order_id, 0)  # the provider kept nothing
+            return RefundResult(str(order_id), 0)  # the provider kept nothing
         if payment.status is PaymentStatus.CAPTURED and payment.charge_id:
             charge = Charge(payment.charge_id, payment.amount, payment.currency)
         else:
@@ -127,10 +137,10 @@ class PaymentActivities:
                 await self._settle(
                     order_id, PaymentStatus.VOIDED, "payment.voided", "nothing captured"
                 )
-                return RefundResult(input.order_id, 0)
+                return RefundResult(str(order_id), 0)
             charge = found
         await self._refund_capture(order_id, charge)
-        return RefundResult(input.order_id, charge.amount)
+        return RefundResult(str(order_id), charge.amount)
 
     async def _payment(self, order_id: uuid.UUID) -> Payment:
         async with self._sessions() as session:

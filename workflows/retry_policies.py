@@ -35,7 +35,11 @@ DATABASE_STEP = RetryPolicy(
     maximum_attempts=10,
     non_retryable_error_types=_NEVER_RETRIED,
 )
-DATABASE_STEP_TIMEOUT = timedelta(seconds=30)
+# One short transaction takes milliseconds. The timeout is also how long an
+# attempt lost with its worker (a crash, a SIGKILL) holds the order up before
+# Temporal retries it elsewhere, so it is kept short; a slow attempt that hits
+# it is simply retried (every step is idempotent).
+DATABASE_STEP_TIMEOUT = timedelta(seconds=5)
 
 PAYMENT = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -82,7 +86,8 @@ NOTIFICATION = RetryPolicy(
     maximum_attempts=0,
     non_retryable_error_types=[errors.INVALID_ORDER],
 )
-NOTIFICATION_TIMEOUT = timedelta(seconds=30)
+# Bounds the wait after a worker dies mid-send, as above; SMTP answers in well under it.
+NOTIFICATION_TIMEOUT = timedelta(seconds=10)
 NOTIFICATION_DEADLINE = timedelta(days=1)
 
 # Best-effort bookkeeping (timeline lines written by the workflow itself).
