@@ -16,6 +16,7 @@ from api.auth.schemas import LoginRequest, TokenResponse, UserCreate, UserPublic
 from api.auth.throttle import Policy, UnknownEmailThrottle, throttled, unknown_email_throttle
 from api.deps import CurrentUser, ResourcesDep, SessionDep
 from api.errors import ProblemError, problem_responses
+from api.schemas.catalog import NO_NUL
 from api.tokens import TokenIssuer
 from core.models import RevokedToken, User
 
@@ -36,7 +37,7 @@ class PasswordForm(OAuth2PasswordRequestForm):
         self,
         *,
         grant_type: Annotated[str, Form(pattern="^password$")] = "password",
-        username: Annotated[str, Form(min_length=1, max_length=320)],
+        username: Annotated[str, Form(min_length=1, max_length=320, pattern=NO_NUL)],
         password: Annotated[str, Form(min_length=1, max_length=MAX_LENGTH)],
         scope: Annotated[str, Form()] = "",
         client_id: Annotated[str, Form()] = "",

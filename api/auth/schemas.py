@@ -7,9 +7,10 @@ Write bodies forbid unknown fields, so nobody can slip a ``role`` or an
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     EmailStr,
@@ -20,9 +21,16 @@ from pydantic import (
 )
 
 from api.auth.passwords import MAX_LENGTH, MIN_LENGTH, weakness
+from api.schemas.catalog import NO_NUL, NOT_BLANK, plain_text
 from core.models import Role
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Not blank, no NUL (PostgreSQL text cannot hold it) and encodable: said by
+# the pattern in the document, enforced by plain_text as well.
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NOT_BLANK),
+    AfterValidator(plain_text),
+]
 Phone = Annotated[
     str,
     StringConstraints(
@@ -63,7 +71,18 @@ class UserCreate(_Write):
         return password
 
 
+def _name_not_nullable(schema: dict[str, Any]) -> None:
+    # An absent name is "leave it"; null is refused (see _name_not_null), so
+    # the document shows name as a plain string.
+    name = schema["properties"]["name"]
+    variants = name.pop("anyOf", [])
+    name.update(next((v for v in variants if v.get("type") != "null"), {}))
+    name.pop("default", None)
+
+
 class UserUpdate(_Write):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_name_not_nullable)
+
     name: Name | None = None
     phone: Phone | None = None
 
@@ -89,8 +108,15 @@ class PasswordChange(_Write):
         return password
 
 
+# What a login may send as its email: any text an account's email could be
+# (no NUL, which PostgreSQL text cannot hold, so it cannot reach a query).
+LoginEmail = Annotated[
+    str, StringConstraints(min_length=1, max_length=320, pattern=NO_NUL), AfterValidator(plain_text)
+]
+
+
 class LoginRequest(_Write):
-    email: str = Field(min_length=1, max_length=320)
+    email: LoginEmail
     password: Password
 
 
