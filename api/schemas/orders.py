@@ -21,6 +21,8 @@ from pydantic import (
     field_validator,
 )
 
+from api.schemas.catalog import NO_NUL, NOT_BLANK
+
 MAX_LINES = 50
 MAX_QUANTITY = 100
 
@@ -37,19 +39,24 @@ def _plain_text(value: str) -> str:
     return value
 
 
+# The text rules go into the OpenAPI document too (no NUL, not blank once
+# trimmed), so a client generated from it (or a fuzzer) knows them;
+# _plain_text still guards what a pattern cannot say.
+# A country is at least two characters once trimmed: two that are not blank.
+TWO_NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*[^\s\x00][^\x00]*$"
 AddressLine = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NOT_BLANK),
     AfterValidator(_plain_text),
 ]
 ShortText = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=NOT_BLANK),
     AfterValidator(_plain_text),
 ]
 Reason = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, max_length=500),
+    StringConstraints(strip_whitespace=True, max_length=500, pattern=NO_NUL),
     AfterValidator(_plain_text),
 ]
 
@@ -82,12 +89,14 @@ class ShippingAddress(BaseModel):
     state: ShortText | None = None
     postal_code: Annotated[
         str,
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=20),
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=20, pattern=NOT_BLANK),
         AfterValidator(_plain_text),
     ]
     country: Annotated[
         str,
-        StringConstraints(strip_whitespace=True, min_length=2, max_length=56),
+        StringConstraints(
+            strip_whitespace=True, min_length=2, max_length=56, pattern=TWO_NOT_BLANK
+        ),
         AfterValidator(_plain_text),
     ]
 
