@@ -255,6 +255,31 @@ def cmd_register_search_attributes(settings: Settings, args: argparse.Namespace)
     return 0
 
 
+def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
+    """Check the invariants of core/audit.py; exit 1 on any violation."""
+    from datetime import timedelta
+
+    from core.audit import AuditReport, run_audit
+    from core.temporal import connect
+
+    settings = join_stack(settings, need_temporal=args.with_temporal)
+    # No saga may stay pending longer than its charge may take, plus a margin
+    # for the steps around it.
+    stuck_after = timedelta(seconds=settings.payment_deadline_seconds) + timedelta(minutes=5)
+
+    async def audit(sessions: object) -> AuditReport:
+        temporal = await connect(settings) if args.with_temporal else None
+        return await run_audit(sessions, temporal=temporal, stuck_after=stuck_after)  # type: ignore[arg-type]
+
+    try:
+        report = asyncio.run(_with_sessions(settings, audit))
+    except Exception as err:  # the driver's and Temporal's errors, told in one line
+        raise _database_error(err) from None
+    assert isinstance(report, AuditReport)
+    print(report.render())
+    return 0 if report.ok else 1
+
+
 # --- parser -----------------------------------------------------------------------
 
 
@@ -320,6 +345,16 @@ def build_parser() -> argparse.ArgumentParser:
     admin = add("create-admin", cmd_create_admin, "create an admin account, or promote a user")
     admin.add_argument("email")
     admin.add_argument("--password", required=True)
+    audit = add(
+        "audit",
+        cmd_audit,
+        "check stock, money, notification and progress invariants (exit 1 on any violation)",
+    )
+    audit.add_argument(
+        "--with-temporal",
+        action="store_true",
+        help="also check that every pending order has a running workflow",
+    )
     add(
         "register-search-attributes",
         cmd_register_search_attributes,
