@@ -31,11 +31,11 @@ Name = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NOT_BLANK),
     AfterValidator(plain_text),
 ]
+# Spaces only between the other characters: the pattern alone says what is
+# accepted (trimming first would accept "1( " as "1(", under the minimum).
 Phone = Annotated[
     str,
-    StringConstraints(
-        strip_whitespace=True, min_length=3, max_length=40, pattern=r"^\+?[0-9 ().-]+$"
-    ),
+    StringConstraints(min_length=3, max_length=40, pattern=r"^\+?[0-9().-][0-9 ().-]*[0-9().-]$"),
 ]
 # Length is checked by the validators below, so the refusal names the rule.
 Password = Annotated[str, Field(max_length=MAX_LENGTH)]
