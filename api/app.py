@@ -17,9 +17,12 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
+from api import metrics
 from api.errors import BodySizeLimit, install_error_handlers
 from api.keys import signing_keys, static_verification_keys
+from api.request_context import RequestContextMiddleware
 from api.tokens import KeyStore, TokenIssuer, TokenVerifier
+from core import tracing
 from core.db import SessionFactory, create_engine, create_session_factory
 from core.migrate import resolve_database_url
 from core.settings import Settings, get_settings
@@ -118,6 +121,12 @@ def build_app(
     app.state.use_temporal = use_temporal
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for router in routers:
+    # Added last, so outermost: every answer is counted and carries a request ID.
+    app.state.metrics = metrics.ApiMetrics()
+    app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(RequestContextMiddleware)
+    for router in [*routers, metrics.router]:
         app.include_router(router)
+    tracing.setup(settings, "ordersaga-api" if use_temporal else "ordersaga-auth")
+    tracing.instrument_app(app, settings)
     return app

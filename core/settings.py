@@ -38,6 +38,15 @@ class Settings(BaseSettings):
     mode: Literal["dev", "production"] = "dev"
     data_dir: Path = Path(".ordersaga")
     log_level: str = "INFO"
+    # "json" (one object per line, for log collectors) or "text"; unset means
+    # text in dev mode and JSON everywhere else.
+    log_format: Literal["text", "json"] | None = None
+    # OpenTelemetry tracing is off unless an OTLP/HTTP collector is named
+    # (e.g. http://otel-collector:4318); spans go to <endpoint>/v1/traces.
+    otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ORDERSAGA_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+    )
 
     # PostgreSQL. Unset means: use the embedded server of the data directory.
     database_url: str | None = Field(default=None, validation_alias=_env("DATABASE_URL"))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
+from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
+from core import tracing
 from core.settings import Settings
+from core.temporal_context import LogContextInterceptor
 
 
 def resolve_temporal_address(settings: Settings) -> str:
@@ -39,11 +42,27 @@ def tls_config(settings: Settings) -> TLSConfig | bool:
     return settings.temporal_tls or settings.temporal_api_key is not None
 
 
-async def connect(settings: Settings, *, address: str | None = None) -> Client:
+def interceptors(settings: Settings) -> list[Interceptor]:
+    """Request IDs into the saga's logs, and its trace when tracing is on.
+
+    Workers built on the client use them too.
+    """
+    chosen: list[Interceptor] = [LogContextInterceptor()]
+    if (tracer := tracing.temporal_interceptor(settings)) is not None:
+        chosen.append(tracer)
+    return chosen
+
+
+async def connect(
+    settings: Settings, *, address: str | None = None, runtime: Runtime | None = None
+) -> Client:
+    """``runtime``: the worker's, exporting the SDK's metrics (None: the default)."""
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
     return await Client.connect(
         address or resolve_temporal_address(settings),
         namespace=settings.temporal_namespace,
         api_key=api_key,
         tls=tls_config(settings),
+        interceptors=interceptors(settings),
+        runtime=runtime,
     )

@@ -2,8 +2,9 @@
 
 A worker has no web framework, so this is a tiny HTTP/1.1 server on asyncio
 streams: ``GET /healthz`` (the process answers) and ``GET /readyz`` (the
-checks it is given pass; 503 with the failing ones otherwise). Every answer is
-JSON and the connection is closed after it.
+checks it is given pass; 503 with the failing ones otherwise), both JSON, and
+``GET /metrics`` in Prometheus' text format when given a page to render. The
+connection is closed after each answer.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ logger = logging.getLogger("ordersaga.worker.health")
 
 # A readiness check returns None when fine, or a short reason when not.
 Check = Callable[[], Awaitable[str | None]]
+# Renders the Prometheus text exposition.
+MetricsRenderer = Callable[[], Awaitable[bytes]]
+_METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 _REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed", 503: "Service Unavailable"}
 _READ_TIMEOUT = 5.0
@@ -24,8 +28,16 @@ _CHECK_TIMEOUT = 3.0
 
 
 class HealthServer:
-    def __init__(self, checks: dict[str, Check], *, host: str, port: int) -> None:
+    def __init__(
+        self,
+        checks: dict[str, Check],
+        *,
+        host: str,
+        port: int,
+        metrics: MetricsRenderer | None = None,
+    ) -> None:
         self._checks = checks
+        self._metrics = metrics
         self._host = host
         self._port = port
         self._server: asyncio.Server | None = None
@@ -57,11 +69,17 @@ class HealthServer:
                 b"",
             ):
                 pass
-            status, body = await self._answer(request_line.decode("latin-1"))
-            payload = json.dumps(body).encode()
+            line = request_line.decode("latin-1")
+            content_type = "application/json"
+            if self._metrics is not None and line.split()[:2] == ["GET", "/metrics"]:
+                status, payload = 200, await self._metrics()
+                content_type = _METRICS_CONTENT_TYPE
+            else:
+                status, body = await self._answer(line)
+                payload = json.dumps(body).encode()
             writer.write(
                 f"HTTP/1.1 {status} {_REASONS[status]}\r\n"
-                "Content-Type: application/json\r\n"
+                f"Content-Type: {content_type}\r\n"
                 f"Content-Length: {len(payload)}\r\n"
                 "Connection: close\r\n\r\n".encode()
                 + payload

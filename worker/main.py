@@ -33,9 +33,11 @@ from activities.payment_provider import PaymentProvider
 from activities.payment_simulator import PaymentSimulator
 from activities.payments import PaymentActivities
 from activities.sms import LoggingSms, SmsSender
+from core import tracing
 from core.db import SessionFactory, create_engine, create_session_factory, sqlalchemy_url
 from core.settings import Settings
 from core.temporal import connect
+from worker import metrics
 from worker.health import HealthServer
 from workflows.checkout import OrderWorkflow
 
@@ -101,6 +103,8 @@ def build_worker(
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_seconds),
+        # The client's interceptors (log context, tracing) apply as well.
+        interceptors=[metrics.MetricsInterceptor()],
     )
 
 
@@ -117,9 +121,13 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
     stop = stop or asyncio.Event()
     engine: AsyncEngine | None = None
     health: HealthServer | None = None
+    tracing.setup(settings, "ordersaga-worker")
+    # The SDK's metrics are relayed by the health endpoint, so only exported
+    # when there is one.
+    sdk_metrics_port = metrics.free_loopback_port() if settings.worker_health_port else None
     try:
         engine = await _connect_database(settings)
-        client = await _connect_temporal(settings)
+        client = await _connect_temporal(settings, sdk_metrics_port)
     except StartupError as err:
         sys.stderr.write(f"ordersaga worker: {err}\n")
         if engine is not None:
@@ -135,6 +143,7 @@ async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -
                 _readiness_checks(engine, client, worker),
                 host="127.0.0.1" if settings.is_dev else "0.0.0.0",
                 port=settings.worker_health_port,
+                metrics=metrics.MetricsPage(sdk_metrics_port).render,
             )
             await health.start()
         running = asyncio.create_task(worker.run())
@@ -206,15 +215,16 @@ async def _connect_database(settings: Settings) -> AsyncEngine:
     return engine
 
 
-async def _connect_temporal(settings: Settings) -> Client:
+async def _connect_temporal(settings: Settings, sdk_metrics_port: int | None) -> Client:
     try:
         from core.temporal import resolve_temporal_address
 
         address = resolve_temporal_address(settings)
     except RuntimeError as err:
         raise StartupError(str(err)) from None
+    runtime = metrics.sdk_runtime(sdk_metrics_port) if sdk_metrics_port else None
     return await _with_retries(
-        lambda: connect(settings, address=address),
+        lambda: connect(settings, address=address, runtime=runtime),
         f"Temporal at {address} (namespace {settings.temporal_namespace})",
         settings.worker_connect_attempts,
     )
