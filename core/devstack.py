@@ -501,13 +501,16 @@ class DevStack:
             )
         if seeded:
             return  # the admin exists, so its password was printed before: never again
-        from api.auth.accounts import create_or_promote_admin
+        from api.auth.accounts import WeakPassword, create_or_promote_admin
         from core.seed import seed_catalog
 
         created = await seed_catalog(sessions)
         configured = self.settings.admin_password
         password = configured.get_secret_value() if configured else secrets.token_urlsafe(12)
-        await create_or_promote_admin(sessions, email, password)
+        try:
+            await create_or_promote_admin(sessions, email, password)
+        except WeakPassword as err:
+            raise StackError(f"ORDERSAGA_ADMIN_PASSWORD is refused: {err}", exit_code=2) from None
         print(f"ordersaga: seeded the demo catalog ({created} products)")
         if configured:
             print(f"ordersaga: admin account {email} (password from ORDERSAGA_ADMIN_PASSWORD)")
