@@ -1,0 +1,133 @@
+"""The API and the worker as their processes run them, in this process, for observability tests.
+
+Unlike ``tests.e2e.running_stack``, the worker is started by ``run_worker``
+(with its health port, hence its metrics page and the SDK's exporter) and
+both sides reach Temporal through ``core.temporal.connect``, so they carry the
+interceptors a deployment has: log context, and tracing when it is on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from core.db import SessionFactory, create_engine, create_session_factory
+from core.settings import Settings
+from core.smtp_sink import start_smtp_sink
+from core.temporal import connect
+from tests.e2e import api_client, free_port
+from worker.main import run_worker
+
+
+@dataclass
+class Processes:
+    api: httpx.AsyncClient
+    worker_url: str  # the worker's health/metrics endpoint
+    settings: Settings
+
+
+async def _wait_ready(url: str) -> None:
+    async with httpx.AsyncClient() as http:
+        for _ in range(600):
+            try:
+                if (await http.get(f"{url}/readyz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"the worker at {url} never became ready")
+
+
+@asynccontextmanager
+async def running_processes(
+    settings: Settings, temporal_address: str, database_url: str
+) -> AsyncIterator[Processes]:
+    """``run_worker`` on its own task queue and health port, an SMTP sink, and the API."""
+    engine = create_engine(database_url, pool_size=2)
+    sink_port, health_port = free_port(), free_port()
+    sink = await start_smtp_sink(create_session_factory(engine), "127.0.0.1", sink_port)
+    settings = settings.model_copy(
+        update={
+            "temporal_address": temporal_address,
+            "task_queue": f"obs-{uuid.uuid4()}",
+            "smtp_host": "127.0.0.1",
+            "smtp_port": sink_port,
+            "worker_health_port": health_port,
+            "worker_connect_attempts": 2,
+            "worker_graceful_shutdown_seconds": 5.0,
+        }
+    )
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_worker(settings, stop=stop))
+    worker_url = f"http://127.0.0.1:{health_port}"
+    try:
+        await _wait_ready(worker_url)
+        client = await connect(settings)
+        async with api_client(settings, client) as api:
+            yield Processes(api, worker_url, settings)
+    finally:
+        stop.set()
+        assert await worker == 0
+        sink.close()
+        await sink.wait_closed()
+        await engine.dispose()
+
+
+async def scrape(url: str) -> str:
+    async with httpx.AsyncClient() as http:
+        response = await http.get(url)
+        response.raise_for_status()
+        return response.text
+
+
+def samples(page: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of a Prometheus text page by (name, labels)."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(page)
+        for sample in family.samples
+    }
+
+
+def value(page: str, name: str, **labels: str) -> float:
+    """One sample's value; 0 when the series does not exist yet."""
+    return samples(page).get((name, frozenset(labels.items())), 0.0)
+
+
+def metric_names(pages: Iterable[str]) -> set[str]:
+    """Family and sample names (``x``, ``x_total``, ``x_bucket``...) the pages expose."""
+    names: set[str] = set()
+    for page in pages:
+        for family in text_string_to_metric_families(page):
+            names.add(family.name)
+            names.update(sample.name for sample in family.samples)
+    return names
+
+
+async def place_order(
+    processes: Processes,
+    sessions: SessionFactory,
+    *,
+    token: str = "tok_visa",
+    request_id: str | None = None,
+) -> httpx.Response:
+    """A customer checks out one product and waits for the saga to settle."""
+    from tests.e2e import checkout, order_body
+    from tests.factories import auth_header, create_product, create_user
+
+    customer = await create_user(sessions)
+    product = await create_product(sessions, price=1250, stock=5)
+    headers = auth_header(processes.settings, customer)
+    if request_id is not None:
+        headers["X-Request-ID"] = request_id
+    response = await checkout(
+        processes.api, headers, order_body((product, 1), token=token), wait=30
+    )
+    assert response.status_code == 200, response.text
+    return response
