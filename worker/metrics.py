@@ -95,7 +95,10 @@ class _TimedActivity(temporalio.worker.ActivityInboundInterceptor):
             outcome = "cancelled"
             raise
         finally:
-            ACTIVITY_DURATION.labels(name, outcome).observe(time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            ACTIVITY_DURATION.labels(name, outcome).observe(seconds)
+            # Carries the order, workflow and request IDs (core.temporal_context).
+            logger.debug("activity %s %s in %.1f ms", name, outcome, seconds * 1000)
             if name in COMPENSATIONS:
                 COMPENSATIONS_RUN.labels(name, outcome).inc()
             if name == STATUS_ACTIVITY and outcome == "completed" and input.args:
