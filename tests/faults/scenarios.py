@@ -1,0 +1,196 @@
+"""The fault scenarios. Each drives real orders through the real stack, breaks a part,
+and returns the violations it found (wrong end state, a second charge, an audit
+finding): an empty list is a pass.
+
+The pytest cases (``tests/faults/test_*.py``) run a few of each; the full
+matrix (``python -m tests.fault_matrix``) runs all of them, many times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from sqlalchemy import select
+from temporalio.client import WorkflowUpdateStage
+
+from activities.payment_simulator import PaymentSimulator
+from core.models import Product, Reservation
+from tests.factories import create_user
+from tests.faults.stack import PROVIDER_TIMEOUT, SHORT_PAYMENT_DEADLINE, FaultStack, Scenario
+from workflows.checkout import CancelRequest, OrderWorkflow, workflow_id
+
+# Fault points on the way to the pivot and the confirmation message: the
+# orders must all end confirmed, charged once.
+FORWARD_POINTS = [
+    f"{step}:{when}"
+    for step in (
+        "reserve_stock",
+        "charge_payment",
+        "set_order_status:confirmed",
+        "send_notification",
+    )
+    for when in ("before", "after")
+]
+# Fault points on the compensation path. Release: a declined card (nothing
+# charged, stock back). Refund: a cancel after confirmation (money back).
+RELEASE_POINTS = ["release_stock:before", "release_stock:after"]
+REFUND_POINTS = ["refund_payment:before", "refund_payment:after"]
+ALL_POINTS = FORWARD_POINTS + RELEASE_POINTS + REFUND_POINTS
+
+
+async def kill_worker_at(stack: FaultStack, point: str, *, orders: int = 2) -> list[str]:
+    """SIGKILL the worker parked at ``point``; a fresh worker finishes every order."""
+    if point in REFUND_POINTS:
+        return await _kill_during_refund(stack, point, orders=orders)
+    token, end = (
+        ("tok_chargeDeclined", "payment_failed")
+        if point in RELEASE_POINTS
+        else (
+            "tok_visa",
+            "confirmed",
+        )
+    )
+    async with stack.scenario() as sc:
+        product = await sc.product(stock=orders)
+        worker = sc.start_worker(point)
+        ids = [await sc.place([(product, 1)], token=token) for _ in range(orders)]
+        await sc.crash(worker)
+        sc.start_worker()
+        return await sc.check(dict.fromkeys(ids, end))
+
+
+async def _kill_during_refund(stack: FaultStack, point: str, *, orders: int) -> list[str]:
+    async with stack.scenario() as sc:
+        product = await sc.product(stock=orders)
+        first = sc.start_worker()
+        ids = [await sc.place([(product, 1)]) for _ in range(orders)]
+        problems = await sc.check(dict.fromkeys(ids, "confirmed"))
+        first.stop()
+        faulty = sc.start_worker(point)
+        for order_id in ids:
+            handle = sc.stack.temporal.get_workflow_handle_for(
+                OrderWorkflow.run, workflow_id(order_id)
+            )
+            # Accepted is enough: the refund then runs on the faulty worker.
+            await handle.start_update(
+                OrderWorkflow.cancel,
+                CancelRequest("changed my mind", str(sc.customer.id)),
+                wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+            )
+        await sc.crash(faulty)
+        sc.start_worker()
+        return problems + await sc.check(dict.fromkeys(ids, "cancelled"))
+
+
+async def restart_temporal(stack: FaultStack, *, orders: int = 6) -> list[str]:
+    """The dev server dies (SIGKILL) mid-batch and comes back on the same SQLite file."""
+    async with stack.scenario() as sc:
+        product = await sc.product()
+        sc.start_worker()
+        ids = [await sc.place([(product, 1)]) for _ in range(orders // 2)]
+        await stack.temporal_server.restart(kill=True)
+        stack.counters.crashes += 1
+        ids += [await sc.place([(product, 1)]) for _ in range(orders - orders // 2)]
+        return await sc.check(dict.fromkeys(ids, "confirmed"))
+
+
+async def stop_postgres(
+    stack: FaultStack, *, orders: int = 8, down_seconds: float = 3.0
+) -> list[str]:
+    """PostgreSQL goes away while activities run; they retry and every order completes."""
+    async with stack.scenario() as sc:
+        product = await sc.product()
+        ids = [await sc.place([(product, 1)]) for _ in range(orders)]
+        sc.start_worker()
+        await _until_some_stock_is_reserved(sc)
+        await asyncio.to_thread(stack.postgres.stop)
+        stack.counters.crashes += 1
+        try:
+            await asyncio.sleep(down_seconds)
+        finally:
+            await asyncio.to_thread(stack.postgres.start)
+        problems = await sc.check(dict.fromkeys(ids, "confirmed"))
+        # Proof the fault was real: some activity attempt failed on the database.
+        if not any("OperationalError" in worker.log() for worker in sc.workers):
+            problems.append("no activity attempt hit the database outage")
+        return problems
+
+
+async def _until_some_stock_is_reserved(sc: Scenario) -> None:
+    for _ in range(3000):
+        async with sc.sessions() as session:
+            if await session.scalar(select(Reservation.order_id).limit(1)) is not None:
+                return
+        await asyncio.sleep(0.02)
+    raise AssertionError("no order reached the reservation")
+
+
+async def payment_trouble(
+    stack: FaultStack, *, outage_seconds: float = 3.0, orders_per_token: int = 2
+) -> list[str]:
+    """A provider-wide outage plus flaky, hanging and declining cards.
+
+    Each order completes or fails as payment_failed with its stock back and its
+    money refunded: never two captures, never money kept on a failed order.
+    """
+    simulator = PaymentSimulator(stack.sessions, timeout_seconds=PROVIDER_TIMEOUT)
+    async with stack.scenario(payment_deadline=SHORT_PAYMENT_DEADLINE) as sc:
+        product = await sc.product()
+        await simulator.set_outage(True)
+        stack.counters.crashes += 1
+        try:
+            sc.start_worker()
+            expected: dict[str, str | set[str]] = {}
+            either = {"confirmed", "payment_failed"}
+            for token, end in (
+                ("tok_visa", either),
+                ("tok_flaky", either),
+                ("tok_timeout", "payment_failed"),
+                ("tok_chargeDeclined", "payment_failed"),
+            ):
+                for _ in range(orders_per_token):
+                    expected[await sc.place([(product, 1)], token=token)] = end
+            await asyncio.sleep(outage_seconds)
+        finally:
+            await simulator.set_outage(False)
+        return await sc.check(expected)
+
+
+async def race_for_last_units(
+    stack: FaultStack, *, products: int = 3, stock: int = 3, buyers: int = 7, seed: int = 0
+) -> list[str]:
+    """Many customers, two workers, a few last units: no oversell, no negative stock."""
+    rng = random.Random(seed)
+    async with stack.scenario() as sc:
+        items = [await sc.product(stock=stock) for _ in range(products)]
+        customers = [await create_user(sc.sessions) for _ in range(buyers)]
+        sc.start_worker()
+        sc.start_worker()
+        wanted = [(product, customer) for product in items for customer in customers]
+        rng.shuffle(wanted)
+        ids = await asyncio.gather(
+            *(sc.place([(product, 1)], user=customer) for product, customer in wanted)
+        )
+        by_product = {
+            order_id: product.id for order_id, (product, _) in zip(ids, wanted, strict=True)
+        }
+        problems = await sc.check({order_id: {"confirmed", "rejected"} for order_id in ids})
+        oversold: list[str] = []
+        statuses = await sc.statuses(ids)
+        async with sc.sessions() as session:
+            rows = await session.execute(select(Product.id, Product.stock))
+            left = {row.id: row.stock for row in rows}
+        for product in items:
+            sold = sum(
+                1
+                for order_id, status in statuses.items()
+                if status == "confirmed" and by_product[order_id] == product.id
+            )
+            if sold != min(stock, buyers) or left[product.id] != stock - sold:
+                oversold.append(
+                    f"product {product.sku}: {sold} confirmed, {left[product.id]} left of {stock}"
+                )
+        stack.counters.violations += oversold
+        problems += oversold
+        return problems

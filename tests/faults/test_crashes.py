@@ -1,0 +1,43 @@
+"""SIGKILL a worker process at saga step boundaries; a new worker finishes every order.
+
+Each case parks the activities at a fault point (before the step's side
+effect, or after it but before the activity reports back), kills the worker
+process there, starts a fresh one and checks: the end state the order would
+have reached without the crash, exactly one capture, and a clean audit. The
+fast subset kills once per step kind; the full set of points is slow.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.faults import scenarios
+from tests.faults.stack import FaultStack
+
+# The charge's "after" (the one that could charge twice), the pivot, a message and the
+# refund; each kill costs the sticky-queue timeout (10 s), so the rest are slow.
+FAST_POINTS = [
+    "charge_payment:after",
+    "set_order_status:confirmed:before",
+    "send_notification:after",
+    "refund_payment:after",
+]
+SLOW_POINTS = [p for p in scenarios.ALL_POINTS if p not in FAST_POINTS]
+
+
+@pytest.mark.parametrize("point", FAST_POINTS)
+async def test_a_killed_worker_loses_no_order(faults: FaultStack, point: str) -> None:
+    crashes = faults.counters.crashes
+
+    violations = await scenarios.kill_worker_at(faults, point)
+
+    assert violations == []
+    assert faults.counters.crashes == crashes + 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", SLOW_POINTS)
+async def test_a_killed_worker_loses_no_order_at_every_other_point(
+    faults: FaultStack, point: str
+) -> None:
+    assert await scenarios.kill_worker_at(faults, point, orders=3) == []
