@@ -8,10 +8,20 @@ catch, so first ask whether running workflows could break)::
 
 It runs each scenario against the time-skipping test server with the fake
 activities of ``tests/saga_fakes.py`` and writes ``tests/histories/<end>.json``.
+
+Workflows started on an earlier version must still replay on the new code.
+So before re-recording after a ``workflow.patched`` change, keep the current
+corpus as that earlier version::
+
+    .venv/bin/python -m tests.record_histories --keep-as v1-reverse-undo
+
+moves ``tests/histories/*.json`` to ``tests/histories/v1-reverse-undo/`` (replayed
+by ``tests/test_replay.py`` like the current ones), then records anew.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import os
@@ -140,6 +150,17 @@ def _test_server() -> str:
     return found
 
 
+def keep_as(version: str) -> Path:
+    """Move the current corpus into ``HISTORIES/<version>/``: an older version's histories."""
+    target = HISTORIES / version
+    if target.exists():
+        raise SystemExit(f"{target} exists already: pick another version name")
+    target.mkdir()
+    for path in sorted(HISTORIES.glob("*.json")):
+        path.rename(target / path.name)
+    return target
+
+
 async def main() -> None:
     # The scenarios fail activities on purpose; their tracebacks are noise here.
     logging.getLogger("temporalio.activity").setLevel(logging.CRITICAL)
@@ -155,6 +176,16 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m tests.record_histories")
+    parser.add_argument(
+        "--keep-as",
+        metavar="VERSION",
+        help="first move the current histories to tests/histories/VERSION/ "
+        "(before re-recording after a workflow.patched change)",
+    )
+    args = parser.parse_args()
+    if args.keep_as:
+        print(f"kept the previous version in {keep_as(args.keep_as)}")
     asyncio.run(main())
     # The SDK's Rust runtime thread can abort interpreter finalisation
     # ("PyGILState_Release", see shared NOTES) after all work is done and the

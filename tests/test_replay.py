@@ -19,7 +19,12 @@ from temporalio.client import WorkflowHistory
 from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 
-from workflows.checkout import CheckoutInput, CheckoutResult, OrderWorkflow
+from workflows.checkout import (
+    RELEASE_STOCK_FIRST,
+    CheckoutInput,
+    CheckoutResult,
+    OrderWorkflow,
+)
 
 # This module defines a workflow (the altered one below), so the sandbox
 # re-imports it; everything that is not workflow code is passed through.
@@ -40,9 +45,31 @@ END_STATES = {
 }
 
 
+# Histories of earlier workflow versions (tests/histories/<version>/), kept
+# when a workflow.patched change was recorded: running workflows of those
+# versions must still replay on today's code.
+OLDER_VERSIONS = sorted(
+    path.relative_to(HISTORIES).with_suffix("").as_posix() for path in HISTORIES.glob("*/*.json")
+)
+
+
 def _load(name: str) -> WorkflowHistory:
     path = HISTORIES / f"{name}.json"
     return WorkflowHistory.from_json(f"order-history-{name}", path.read_text())
+
+
+def _patches(history: WorkflowHistory) -> set[str]:
+    """The workflow.patched ids whose markers the history holds."""
+    found = set()
+    for event in history.events:
+        if event.HasField("marker_recorded_event_attributes"):
+            details = event.marker_recorded_event_attributes.details
+            if "patch-data" in details:
+                data = DataConverter.default.payload_converter.from_payload(
+                    details["patch-data"].payloads[0], dict
+                )
+                found.add(data["id"])
+    return found
 
 
 def _last_order_status(events: list[HistoryEvent]) -> str | None:
@@ -69,6 +96,28 @@ async def test_history_replays(name: str) -> None:
     result = await Replayer(workflows=[OrderWorkflow]).replay_workflow(history)
 
     assert result.replay_failure is None
+
+
+@pytest.mark.parametrize("name", OLDER_VERSIONS)
+async def test_history_of_an_earlier_version_replays(name: str) -> None:
+    history = _load(name)
+    assert _last_order_status(list(history.events)) == END_STATES[name.split("/")[-1]]
+
+    result = await Replayer(workflows=[OrderWorkflow]).replay_workflow(history)
+
+    assert result.replay_failure is None
+
+
+def test_the_corpus_holds_both_sides_of_every_version_change() -> None:
+    # Each compensating end state of today's corpus carries the patch marker,
+    # and the corpus before it has the same end states without it.
+    compensating = sorted(set(END_STATES) - {"delivered"})
+    before = [name for name in OLDER_VERSIONS if name.startswith("v1-reverse-undo/")]
+
+    assert {name.split("/")[-1] for name in before} == set(END_STATES)
+    for name in compensating:
+        assert RELEASE_STOCK_FIRST in _patches(_load(name)), name
+        assert RELEASE_STOCK_FIRST not in _patches(_load(f"v1-reverse-undo/{name}")), name
 
 
 async def test_needs_attention_history_flags_the_order() -> None:

@@ -35,9 +35,10 @@ from workflows.checkout import (
 
 pytestmark = pytest.mark.timeout(120)
 
+# The stock goes back first (workflows.checkout.RELEASE_STOCK_FIRST).
 _UNDO_AND_SETTLE = [
-    "refund_payment",
     "release_stock",
+    "refund_payment",
     "set_order_status:cancelled",
     "send_notification:order_cancelled",
 ]

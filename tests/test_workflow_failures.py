@@ -90,17 +90,17 @@ async def test_declined_card_fails_payment_and_releases_stock(
     assert fakes.calls == [
         "record_order",
         "reserve_stock",
+        "release_stock",  # first: the units go back on sale at once
         "refund_payment",  # voids anything a lost attempt may have captured
-        "release_stock",
         "set_order_status:payment_failed",
         "send_notification:payment_failed",
     ]
     assert fakes.attempts["charge_payment"] == 1
     assert fakes.events == [
-        "compensation.started:refund_payment",
-        "compensation.finished:refund_payment",
         "compensation.started:release_stock",
         "compensation.finished:release_stock",
+        "compensation.started:refund_payment",
+        "compensation.finished:refund_payment",
     ]
     described = await handle.describe()
     assert described.typed_search_attributes.get(search_attributes.ORDER_STATUS) == "payment_failed"
@@ -134,8 +134,8 @@ async def test_provider_failing_past_the_deadline_fails_payment(
     assert result.status == "payment_failed"
     assert fakes.attempts["charge_payment"] > 1  # transient: it was retried
     assert fakes.calls[-4:] == [
-        "refund_payment",
         "release_stock",
+        "refund_payment",
         "set_order_status:payment_failed",
         "send_notification:payment_failed",
     ]
@@ -158,8 +158,8 @@ async def test_provider_never_answering_fails_payment_at_the_deadline(
     assert result.failure_reason == "the payment did not complete within the payment deadline"
     assert "charge_payment" not in fakes.calls  # no attempt ever completed
     assert fakes.calls[-4:] == [
-        "refund_payment",
         "release_stock",
+        "refund_payment",
         "set_order_status:payment_failed",
         "send_notification:payment_failed",
     ]
@@ -181,9 +181,9 @@ async def test_compensation_failing_flags_the_order_then_completes(
     assert fakes.calls == [
         "record_order",
         "reserve_stock",
-        "refund_payment",
         "flag_order_for_attention:release_stock",
         "release_stock",
+        "refund_payment",
         "set_order_status:payment_failed",
         "send_notification:payment_failed",
     ]

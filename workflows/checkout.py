@@ -49,6 +49,14 @@ with workflow.unsafe.imports_passed_through():
 # wrong state (the API answers 409).
 INVALID_TRANSITION = "InvalidOrderTransition"
 
+# Workflow versions (``workflow.patched`` ids), oldest first. Each guards a
+# change to the commands the saga issues, so workflows started before the
+# change replay as they ran; remove a guard only once no workflow that ran
+# without it can still be replayed (see docs/RELIABILITY.md).
+# - RELEASE_STOCK_FIRST: a failed or cancelled order releases its stock before
+#   the refund, not after (see OrderWorkflow._undo_order).
+RELEASE_STOCK_FIRST = "release-stock-before-refund"
+
 # The end states of a saga that did not go through; each has its message.
 _FAILURE_NOTICES = {
     OrderStatus.REJECTED: NotificationKind.REJECTED,
@@ -124,8 +132,9 @@ class OrderWorkflow:
 
     - Steps run in order: record the order, reserve stock, charge, confirm
       (the pivot), then notify and wait for ship / deliver / cancel.
-    - Before the pivot, any failure or cancellation undoes what was done, in
-      reverse: refund (or void) the payment, release the stock; then the
+    - Before the pivot, any failure or cancellation undoes what was done:
+      release the stock, then refund (or void) the payment (before version
+      RELEASE_STOCK_FIRST: the reverse); then the
       order settles as ``rejected``, ``payment_failed`` or ``cancelled`` and
       the customer is told. Each undo is registered before its step runs (so
       a step whose outcome was lost is still undone; undoing what never
@@ -270,7 +279,7 @@ class OrderWorkflow:
         workflow.logger.info(
             "order %s failing as %s at %s", self._input.order_id, outcome.status, self._step
         )
-        for compensation in reversed(self._compensations):
+        for compensation in self._undo_order():
             await self._record_event("compensation.started", compensation.step)
             await self._until_done(compensation.step, compensation.run)
             await self._record_event("compensation.finished", compensation.step)
@@ -289,6 +298,22 @@ class OrderWorkflow:
         await self._until_done("set_order_status", record_end)
         self._set_status(status)
         self._notify(_FAILURE_NOTICES[status])
+
+    def _undo_order(self) -> list[_Compensation]:
+        """The compensations to run, in order.
+
+        Version 1 undid strictly in reverse: refund, then release. But the two
+        are independent (a refund needs no stock, a release no money), and a
+        refund may wait a long time on a payment provider outage while the
+        units sit held, off sale. Since RELEASE_STOCK_FIRST the stock goes
+        back first; the refund still retries until it succeeds. Workflows
+        that compensated before the change replay the old order (``patched``
+        is False on their histories).
+        """
+        undo = list(reversed(self._compensations))
+        if workflow.patched(RELEASE_STOCK_FIRST):
+            undo.sort(key=lambda compensation: compensation.step != "release_stock")
+        return undo
 
     async def _until_done(self, step: str, run: _PolicyRunner) -> None:
         """Run a compensation until it succeeds; flag the order if that takes long."""
