@@ -32,6 +32,19 @@ from core.devstack import search_attribute_flags, spawn, temporal_binary
 from tests.e2e import free_port
 
 STARTUP_TIMEOUT = 120.0  # the machine is shared and has two cores
+REPO = Path(__file__).resolve().parents[2]
+
+
+def export_commit(commit: str, target: Path) -> Path:
+    """The source tree of ``commit`` (an older ordersaga) in ``target``, via ``git archive``."""
+    target.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar", commit],
+        capture_output=True,
+        check=True,
+    )
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target
 
 
 def _kill_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
@@ -186,6 +199,8 @@ class WorkerProcess:
     process: subprocess.Popen[bytes] | None = None
     marker: Path | None = None
     log_path: Path | None = None
+    # The source tree to run (another version of ordersaga); None: this one.
+    source: Path | None = None
 
     def start(self) -> WorkerProcess:
         env = dict(self.env)
@@ -203,7 +218,8 @@ class WorkerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                cwd=Path(__file__).resolve().parents[2],
+                # `python -m` imports from the working directory first.
+                cwd=self.source or REPO,
             )
         return self
 

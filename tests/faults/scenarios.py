@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import random
+import uuid
 
 from sqlalchemy import select
 from temporalio.client import WorkflowUpdateStage
 
 from activities.payment_simulator import PaymentSimulator
-from core.models import Product, Reservation
+from core.models import OrderEvent, Product, Reservation
 from tests.factories import create_user
+from tests.faults.processes import export_commit
 from tests.faults.stack import PROVIDER_TIMEOUT, SHORT_PAYMENT_DEADLINE, FaultStack, Scenario
 from workflows.checkout import CancelRequest, OrderWorkflow, workflow_id
 
@@ -69,18 +71,72 @@ async def _kill_during_refund(stack: FaultStack, point: str, *, orders: int) -> 
         first.stop()
         faulty = sc.start_worker(point)
         for order_id in ids:
-            handle = sc.stack.temporal.get_workflow_handle_for(
-                OrderWorkflow.run, workflow_id(order_id)
-            )
-            # Accepted is enough: the refund then runs on the faulty worker.
-            await handle.start_update(
-                OrderWorkflow.cancel,
-                CancelRequest("changed my mind", str(sc.customer.id)),
-                wait_for_stage=WorkflowUpdateStage.ACCEPTED,
-            )
+            await _cancel(sc, order_id)
         await sc.crash(faulty)
         sc.start_worker()
         return problems + await sc.check(dict.fromkeys(ids, "cancelled"))
+
+
+# The last commit whose OrderWorkflow undid strictly in reverse (refund, then
+# release): the version before workflows.checkout.RELEASE_STOCK_FIRST.
+BEFORE_RELEASE_STOCK_FIRST = "f6bc330dfd7bd84006694dbe88e78ca3d652c022"
+
+
+async def upgrade_workflow(stack: FaultStack, *, orders: int = 2) -> list[str]:
+    """A deployment changes the workflow while orders are mid-compensation.
+
+    Workers of the old version (the real source of that commit) confirm the
+    orders, take the cancels, refund, and are SIGKILLed before releasing the
+    stock. Workers of the new version finish them by replaying the old
+    order (refund first); an order started on the new version releases first.
+    """
+    old_tree = export_commit(BEFORE_RELEASE_STOCK_FIRST, stack.workdir / "old-version")
+    async with stack.scenario() as sc:
+        product = await sc.product(stock=orders + 1)
+        old = sc.start_worker("release_stock:before", source=old_tree)
+        started_old = [await sc.place([(product, 1)]) for _ in range(orders)]
+        problems = await sc.check(dict.fromkeys(started_old, "confirmed"))
+        for order_id in started_old:
+            await _cancel(sc, order_id)
+        await sc.crash(old)
+        sc.start_worker()
+        started_new = await sc.place([(product, 1)])
+        # No audit yet: the old orders are mid-compensation (refunded, still
+        # confirmed), which only the end state may be judged on.
+        await sc.settled({started_new: {"confirmed"}})
+        await _cancel(sc, started_new)
+        problems += await sc.check(dict.fromkeys([*started_old, started_new], "cancelled"))
+        wrong_version: list[str] = []
+        for order_id in started_old:
+            if await _undo_order(sc, order_id) != ["refund_payment", "release_stock"]:
+                wrong_version.append(f"order {order_id} (old version) did not refund first")
+        if await _undo_order(sc, started_new) != ["release_stock", "refund_payment"]:
+            wrong_version.append(f"order {started_new} (new version) did not release first")
+        stack.counters.violations += wrong_version
+        return problems + wrong_version
+
+
+async def _cancel(sc: Scenario, order_id: str) -> None:
+    handle = sc.stack.temporal.get_workflow_handle_for(OrderWorkflow.run, workflow_id(order_id))
+    # Accepted is enough: the compensation then runs on whichever worker polls.
+    await handle.start_update(
+        OrderWorkflow.cancel,
+        CancelRequest("changed my mind", str(sc.customer.id)),
+        wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+    )
+
+
+async def _undo_order(sc: Scenario, order_id: str) -> list[str]:
+    async with sc.sessions() as session:
+        steps = await session.scalars(
+            select(OrderEvent.detail)
+            .where(
+                OrderEvent.order_id == uuid.UUID(order_id),
+                OrderEvent.type == "compensation.started",
+            )
+            .order_by(OrderEvent.at, OrderEvent.id)
+        )
+        return list(steps)
 
 
 async def restart_temporal(stack: FaultStack, *, orders: int = 6) -> list[str]:

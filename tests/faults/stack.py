@@ -161,8 +161,10 @@ class Scenario:
         )
         return env
 
-    def start_worker(self, fault_point: str | None = None) -> WorkerProcess:
-        worker = WorkerProcess(self.worker_env(), self.stack.workdir, fault_point)
+    def start_worker(
+        self, fault_point: str | None = None, *, source: Path | None = None
+    ) -> WorkerProcess:
+        worker = WorkerProcess(self.worker_env(), self.stack.workdir, fault_point, source=source)
         self.workers.append(worker)
         return worker.start()
 

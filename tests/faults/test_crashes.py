@@ -41,3 +41,12 @@ async def test_a_killed_worker_loses_no_order_at_every_other_point(
     faults: FaultStack, point: str
 ) -> None:
     assert await scenarios.kill_worker_at(faults, point, orders=3) == []
+
+
+async def test_orders_of_the_old_workflow_version_finish_on_the_new_one(
+    faults: FaultStack,
+) -> None:
+    """Old-version workers (that commit's real source) are killed mid-compensation."""
+    violations = await scenarios.upgrade_workflow(faults)
+
+    assert violations == []
