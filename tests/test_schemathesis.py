@@ -204,7 +204,7 @@ def fuzz(target: Target, max_examples: int) -> tuple[int, list[str]]:
                 # No invalid input exists (an operation without parameters
                 # or body): nothing to try in this mode.
                 pass
-            except Exception as err:  # a check failed: keep going, report all
+            except (Exception, BaseExceptionGroup) as err:  # keep going, report all
                 failures.append(f"{operation.label} [{mode.value}]:\n{err}")
     return cases, failures
 
