@@ -45,8 +45,7 @@ def cases(seeds: int) -> list[tuple[str, Case]]:
             lambda s: scenarios.payment_trouble(s, outage_seconds=12.0),
         ),
     ]
-    if hasattr(scenarios, "upgrade_workflow"):
-        matrix.append(("workflow version change", scenarios.upgrade_workflow))
+    matrix.append(("workflow version change", scenarios.upgrade_workflow))
     for seed in range(seeds):
         matrix.append(
             (

@@ -230,7 +230,7 @@ def _run(driver: Driver, *, examples: int, steps: int) -> None:
 
 
 def test_random_order_histories_keep_every_invariant(driver: Driver) -> None:
-    _run(driver, examples=3, steps=5)
+    _run(driver, examples=2, steps=5)
 
 
 @pytest.mark.slow
