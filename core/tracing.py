@@ -12,8 +12,6 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from opentelemetry import trace
-
 from core.settings import Settings
 
 if TYPE_CHECKING:
@@ -34,10 +32,14 @@ def setup(settings: Settings, service: str) -> None:
     A provider already installed (by a host program, or a test's in-memory
     exporter) is kept: OpenTelemetry allows one per process.
     """
+    if not enabled(settings):
+        return
+    # Imported only when tracing is on: processes without it load none of OpenTelemetry.
+    from opentelemetry import trace
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
 
-    if not enabled(settings) or isinstance(trace.get_tracer_provider(), TracerProvider):
+    if isinstance(trace.get_tracer_provider(), TracerProvider):
         return
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
