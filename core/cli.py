@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import inspect
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -364,6 +366,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; from the console script (no ``argv``), exit the process too."""
+    code = run(argv)
+    if argv is None:
+        _exit_process(code)
+    return code
+
+
+def _exit_process(code: int) -> None:
+    """Exit with ``code``, skipping interpreter finalization once the Temporal SDK is loaded.
+
+    The SDK's Rust core keeps threads that can call into Python while the
+    interpreter finalizes; that sometimes aborts the process ("Fatal Python
+    error: PyGILState_Release", exit -6) after the work finished cleanly, and
+    the exit code would lie. Every client, worker and server has been shut
+    down by now, so only the final flush is left to do.
+    """
+    if "temporalio.bridge.temporal_sdk_bridge" not in sys.modules:
+        return  # the usual exit, through sys.exit in the console script
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a closed pipe must not change the code
+            stream.flush()
+    os._exit(code)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run that command; the exit code."""
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(getattr(args, "data_dir", None))
