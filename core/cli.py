@@ -110,6 +110,7 @@ def dev_options(settings: Settings, args: argparse.Namespace) -> DevOptions:
         temporal_port=args.temporal_port,
         ui_port=args.ui_port,
         smtp_port=args.smtp_port or settings.smtp_port,
+        worker_port=args.worker_port or settings.worker_health_port or 9000,
         run_worker=not args.no_worker,
     )
 
@@ -328,6 +329,12 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--ui-port", type=_port, default=8233, help="the Temporal Web UI")
     dev.add_argument(
         "--smtp-port", type=_port, default=None, help="default: ORDERSAGA_SMTP_PORT, 8025"
+    )
+    dev.add_argument(
+        "--worker-port",
+        type=_port,
+        default=None,
+        help="the worker's /healthz, /readyz and /metrics (default: 9000)",
     )
     dev.add_argument(
         "--no-worker", action="store_true", help="start no worker (run `ordersaga worker` yourself)"

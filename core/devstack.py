@@ -75,6 +75,8 @@ class DevOptions:
     temporal_port: int = 7233
     ui_port: int = 8233
     smtp_port: int = 8025
+    # The worker's /healthz, /readyz and /metrics (saga outcome counters).
+    worker_port: int = 9000
     run_worker: bool = True
 
 
@@ -386,6 +388,8 @@ class DevStack:
             Port(o.api_port, "API", "--api-port"),
             Port(o.smtp_port, "SMTP sink", "--smtp-port"),
         ]
+        if o.run_worker:
+            ports.append(Port(o.worker_port, "worker metrics", "--worker-port"))
         if not self.settings.temporal_address:
             ports += [
                 Port(o.temporal_port, "Temporal", "--temporal-port"),
@@ -531,6 +535,7 @@ class DevStack:
             ORDERSAGA_SMTP_HOST="127.0.0.1",
             ORDERSAGA_SMTP_PORT=str(self.options.smtp_port),
             ORDERSAGA_API_PORT=str(self.options.api_port),
+            ORDERSAGA_WORKER_HEALTH_PORT=str(self.options.worker_port),
             PYTHONUNBUFFERED="1",
         )
         # The ORDERSAGA_-prefixed spellings win over the plain ones; keep them in step.
@@ -582,7 +587,8 @@ class DevStack:
         api = f"http://127.0.0.1:{o.api_port}"
         dir_flag = f" --data-dir {self.data_dir}"
         worker = (
-            f'polling task queue "{self.settings.task_queue}"'
+            f'polling task queue "{self.settings.task_queue}", '
+            f"metrics at http://127.0.0.1:{o.worker_port}/metrics"
             if o.run_worker
             else f"not started (--no-worker): run `ordersaga worker{dir_flag}`"
         )

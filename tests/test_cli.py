@@ -97,6 +97,32 @@ def test_dev_flags_have_the_documented_defaults(monkeypatch: pytest.MonkeyPatch)
     assert options("--api-port", "9200")[0] == 9200
 
 
+def test_dev_worker_serves_metrics_on_its_own_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.cli import dev_options, load_settings
+
+    def worker_port(*argv: str) -> int:
+        return dev_options(
+            load_settings(None), build_parser().parse_args(["dev", *argv])
+        ).worker_port
+
+    assert worker_port() == 9000
+    assert worker_port("--worker-port", "9400") == 9400
+    monkeypatch.setenv("ORDERSAGA_WORKER_HEALTH_PORT", "9500")
+    assert worker_port() == 9500
+
+
+def test_dev_checks_the_worker_port_only_when_it_starts_a_worker(tmp_path: Path) -> None:
+    from core.cli import load_settings
+    from core.devstack import DevOptions, DevStack
+
+    def checked(**options: object) -> set[str]:
+        stack = DevStack(load_settings(None), DevOptions(data_dir=tmp_path, **options))  # type: ignore[arg-type]
+        return {port.flag for port in stack._ports()}
+
+    assert "--worker-port" in checked(worker_port=9400)
+    assert "--worker-port" not in checked(worker_port=9400, run_worker=False)
+
+
 @pytest.mark.parametrize(
     "argv",
     [
