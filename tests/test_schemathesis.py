@@ -223,6 +223,7 @@ def test_fast_fuzz_finds_no_violation(target: Target) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # about 5 minutes per role at 200 examples on 2 cores
 def test_long_fuzz_finds_no_violation(target: Target) -> None:
     cases, failures = fuzz(target, SLOW_EXAMPLES)
     print(f"schemathesis: {cases} cases, {len(failures)} failing operations")
