@@ -51,6 +51,12 @@ class AttentionInput:
 
 
 @dataclass
+class AttentionCleared:
+    order_id: str
+    step: str  # the compensation that finally succeeded
+
+
+@dataclass
 class ShipmentInput:
     order_id: str
     carrier: str | None = None
@@ -96,6 +102,20 @@ class OrderActivities:
                 "order.needs_attention",
                 f"{input.step} keeps failing: {input.error}",
                 dedupe_key=f"attention:{input.step}",
+            )
+
+    @activity.defn(name="clear_order_attention")
+    async def clear_attention(self, input: AttentionCleared) -> None:
+        """The compensation that flagged the order went through: nobody needs to look."""
+        order_id = parse_order_id(input.order_id)
+        async with self._sessions() as session, session.begin():
+            await _update_order(session, order_id, needs_attention=False)
+            await add_event(
+                session,
+                order_id,
+                "order.attention_cleared",
+                f"{input.step} succeeded after all",
+                dedupe_key=f"attention_cleared:{input.step}",
             )
 
     @activity.defn(name="record_shipment")

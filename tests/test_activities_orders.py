@@ -13,6 +13,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.errors import INVALID_ORDER
 from activities.orders import (
+    AttentionCleared,
     AttentionInput,
     OrderActivities,
     RecordOrderInput,
@@ -114,6 +115,34 @@ async def test_flag_for_attention_sets_flag_and_one_event(sessions: SessionFacto
     events = await _events(sessions, order.id)
     assert [t for t, _ in events] == ["order.needs_attention"]
     assert "refund_payment" in events[0][1]
+
+
+async def test_clear_attention_unsets_flag_and_adds_one_event(sessions: SessionFactory) -> None:
+    order = await create_order(sessions)
+    acts, env = OrderActivities(sessions), ActivityEnvironment()
+    await env.run(
+        acts.flag_for_attention,
+        AttentionInput(str(order.id), step="release_stock", error="database down"),
+    )
+    cleared = AttentionCleared(str(order.id), step="release_stock")
+
+    await env.run(acts.clear_attention, cleared)
+    await env.run(acts.clear_attention, cleared)  # a retry adds nothing
+
+    assert not (await _order(sessions, order.id)).needs_attention
+    events = await _events(sessions, order.id)
+    assert [t for t, _ in events] == ["order.needs_attention", "order.attention_cleared"]
+    assert "release_stock" in events[1][1]
+
+
+async def test_clear_attention_of_an_unknown_order_is_refused(sessions: SessionFactory) -> None:
+    acts, env = OrderActivities(sessions), ActivityEnvironment()
+
+    with pytest.raises(ApplicationError) as caught:
+        await env.run(acts.clear_attention, AttentionCleared(str(uuid.uuid4()), "release_stock"))
+
+    assert caught.value.type == INVALID_ORDER
+    assert caught.value.non_retryable
 
 
 async def test_record_shipment_stores_carrier_and_ships(sessions: SessionFactory) -> None:

@@ -74,6 +74,7 @@ def build_activities(
         orders.set_status,
         orders.record_event,
         orders.flag_for_attention,
+        orders.clear_attention,
         orders.record_shipment,
         inventory.reserve,
         inventory.release,
