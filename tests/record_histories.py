@@ -13,10 +13,13 @@ Workflows started on an earlier version must still replay on the new code.
 So before re-recording after a ``workflow.patched`` change, keep the current
 corpus as that earlier version::
 
-    .venv/bin/python -m tests.record_histories --keep-as v1-reverse-undo
+    .venv/bin/python -m tests.record_histories --keep-as v2
 
-moves ``tests/histories/*.json`` to ``tests/histories/v1-reverse-undo/`` (replayed
-by ``tests/test_replay.py`` like the current ones), then records anew.
+moves ``tests/histories/*.json`` to ``tests/histories/v2/`` (replayed by
+``tests/test_replay.py`` like the current ones), then records anew. The
+corpus kept so far: ``v1/``, recorded before any patch (compensation in
+reverse, the attention flag never cleared); the current one has the
+``clear-attention-on-recovery`` marker.
 """
 
 from __future__ import annotations

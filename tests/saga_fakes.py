@@ -27,6 +27,7 @@ from activities import errors
 from activities.inventory import StockInput, StockResult
 from activities.notifications import NotifyInput, NotifyResult
 from activities.orders import (
+    AttentionCleared,
     AttentionInput,
     RecordOrderInput,
     ShipmentInput,
@@ -142,6 +143,10 @@ class FakeActivities:
     async def flag_for_attention(self, input: AttentionInput) -> None:
         await self._run("flag_order_for_attention", f"flag_order_for_attention:{input.step}")
 
+    @activity.defn(name="clear_order_attention")
+    async def clear_attention(self, input: AttentionCleared) -> None:
+        await self._run("clear_order_attention", f"clear_order_attention:{input.step}")
+
     @activity.defn(name="record_shipment")
     async def record_shipment(self, input: ShipmentInput) -> None:
         await self._run("record_shipment")
@@ -182,6 +187,7 @@ class FakeActivities:
             self.set_status,
             self.record_event,
             self.flag_for_attention,
+            self.clear_attention,
             self.record_shipment,
             self.reserve,
             self.release,

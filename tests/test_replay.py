@@ -20,7 +20,7 @@ from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 
 from workflows.checkout import (
-    RELEASE_STOCK_FIRST,
+    CLEAR_ATTENTION_ON_RECOVERY,
     CheckoutInput,
     CheckoutResult,
     OrderWorkflow,
@@ -33,6 +33,10 @@ with workflow.unsafe.imports_passed_through():
     from activities.payments import ChargeInput, PaymentActivities
     from tests.record_histories import HISTORIES, SCENARIOS
     from workflows import retry_policies as policies
+
+# The corpus of the first version: recorded before any workflow.patched change
+# (compensation in reverse, the attention flag never cleared).
+V1 = "v1"
 
 # The end state each history must show, by file name.
 END_STATES = {
@@ -108,28 +112,68 @@ async def test_history_of_an_earlier_version_replays(name: str) -> None:
     assert result.replay_failure is None
 
 
-def test_the_corpus_holds_both_sides_of_every_version_change() -> None:
-    # Each compensating end state of today's corpus carries the patch marker,
-    # and the corpus before it has the same end states without it.
-    compensating = sorted(set(END_STATES) - {"delivered"})
-    before = [name for name in OLDER_VERSIONS if name.startswith("v1-reverse-undo/")]
-
-    assert {name.split("/")[-1] for name in before} == set(END_STATES)
-    for name in compensating:
-        assert RELEASE_STOCK_FIRST in _patches(_load(name)), name
-        assert RELEASE_STOCK_FIRST not in _patches(_load(f"v1-reverse-undo/{name}")), name
-
-
-async def test_needs_attention_history_flags_the_order() -> None:
-    history = _load("needs_attention")
-    flagged = [
-        event
+def _activities(history: WorkflowHistory) -> list[str]:
+    """The activity types the workflow scheduled, in order."""
+    return [
+        event.activity_task_scheduled_event_attributes.activity_type.name
         for event in history.events
-        if event.HasField("upsert_workflow_search_attributes_event_attributes")
-        and "NeedsAttention"
-        in event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+        if event.HasField("activity_task_scheduled_event_attributes")
     ]
-    assert len(flagged) == 1
+
+
+def _needs_attention_values(history: WorkflowHistory) -> list[bool]:
+    """Each NeedsAttention value the workflow upserted, in order."""
+    values = []
+    for event in history.events:
+        if event.HasField("upsert_workflow_search_attributes_event_attributes"):
+            fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes
+            payload = fields.indexed_fields.get("NeedsAttention")
+            if payload is not None:
+                values.append(DataConverter.default.payload_converter.from_payload(payload, bool))
+    return values
+
+
+def test_the_corpus_holds_both_sides_of_every_version_change() -> None:
+    # CLEAR_ATTENTION_ON_RECOVERY is reached only when a flagged compensation
+    # recovers: today's needs_attention history carries its marker and the
+    # clearing, the first version's the same end state without either.
+    before = [name for name in OLDER_VERSIONS if name.startswith(f"{V1}/")]
+    assert {name.split("/")[-1] for name in before} == set(END_STATES)
+
+    current = _load("needs_attention")
+    assert CLEAR_ATTENTION_ON_RECOVERY in _patches(current)
+    assert _activities(current).count("clear_order_attention") == 1
+
+    old = _load(f"{V1}/needs_attention")
+    assert CLEAR_ATTENTION_ON_RECOVERY not in _patches(old)
+    assert "clear_order_attention" not in _activities(old)
+
+    # No other history reaches the change, and none of either version holds
+    # a marker of a change that is no longer in the code.
+    for name in [*END_STATES, *before]:
+        expected = {CLEAR_ATTENTION_ON_RECOVERY} if name == "needs_attention" else set()
+        assert _patches(_load(name)) == expected, name
+
+
+@pytest.mark.parametrize("name", sorted(set(END_STATES) - {"delivered"}))
+@pytest.mark.parametrize("version", ["", f"{V1}/"])
+def test_every_corpus_compensates_in_reverse(version: str, name: str) -> None:
+    # The product contract: refund (or void) before the stock goes back.
+    # (A rejected order was never charged, so it only releases.)
+    undo = [
+        a
+        for a in _activities(_load(f"{version}{name}"))
+        if a in ("refund_payment", "release_stock")
+    ]
+    expected = ["release_stock"] if name == "rejected" else ["refund_payment", "release_stock"]
+    # dict.fromkeys: a compensation retried as a new activity is scheduled again.
+    assert list(dict.fromkeys(undo)) == expected, name
+
+
+def test_needs_attention_history_flags_the_order_then_clears_it() -> None:
+    assert _needs_attention_values(_load("needs_attention")) == [True, False]
+    # The first version left the flag set.
+    assert _needs_attention_values(_load(f"{V1}/needs_attention")) == [True]
 
 
 @workflow.defn(name="OrderWorkflow")

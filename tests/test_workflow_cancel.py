@@ -35,10 +35,10 @@ from workflows.checkout import (
 
 pytestmark = pytest.mark.timeout(120)
 
-# The stock goes back first (workflows.checkout.RELEASE_STOCK_FIRST).
+# Strictly in reverse (the product contract): refund, then release.
 _UNDO_AND_SETTLE = [
-    "release_stock",
     "refund_payment",
+    "release_stock",
     "set_order_status:cancelled",
     "send_notification:order_cancelled",
 ]

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -90,17 +91,19 @@ async def test_declined_card_fails_payment_and_releases_stock(
     assert fakes.calls == [
         "record_order",
         "reserve_stock",
-        "release_stock",  # first: the units go back on sale at once
-        "refund_payment",  # voids anything a lost attempt may have captured
+        # Strictly in reverse: refund first (it voids anything a lost attempt
+        # may have captured), then release.
+        "refund_payment",
+        "release_stock",
         "set_order_status:payment_failed",
         "send_notification:payment_failed",
     ]
     assert fakes.attempts["charge_payment"] == 1
     assert fakes.events == [
-        "compensation.started:release_stock",
-        "compensation.finished:release_stock",
         "compensation.started:refund_payment",
         "compensation.finished:refund_payment",
+        "compensation.started:release_stock",
+        "compensation.finished:release_stock",
     ]
     described = await handle.describe()
     assert described.typed_search_attributes.get(search_attributes.ORDER_STATUS) == "payment_failed"
@@ -134,8 +137,8 @@ async def test_provider_failing_past_the_deadline_fails_payment(
     assert result.status == "payment_failed"
     assert fakes.attempts["charge_payment"] > 1  # transient: it was retried
     assert fakes.calls[-4:] == [
-        "release_stock",
         "refund_payment",
+        "release_stock",
         "set_order_status:payment_failed",
         "send_notification:payment_failed",
     ]
@@ -158,8 +161,8 @@ async def test_provider_never_answering_fails_payment_at_the_deadline(
     assert result.failure_reason == "the payment did not complete within the payment deadline"
     assert "charge_payment" not in fakes.calls  # no attempt ever completed
     assert fakes.calls[-4:] == [
-        "release_stock",
         "refund_payment",
+        "release_stock",
         "set_order_status:payment_failed",
         "send_notification:payment_failed",
     ]
@@ -181,17 +184,56 @@ async def test_compensation_failing_flags_the_order_then_completes(
     assert fakes.calls == [
         "record_order",
         "reserve_stock",
+        "refund_payment",
         "flag_order_for_attention:release_stock",
         "release_stock",
-        "refund_payment",
+        "clear_order_attention:release_stock",
         "set_order_status:payment_failed",
         "send_notification:payment_failed",
     ]
     assert "compensation.recovered:release_stock" in fakes.events
-    state = await handle.query(OrderWorkflow.state)
-    assert state.needs_attention is True
+
+
+async def test_compensation_that_recovers_clears_the_attention_flag(
+    client: Client, task_queue: str, fakes: FakeActivities
+) -> None:
+    fakes.on("charge_payment", refuse(errors.PAYMENT_DECLINED, "card declined"))
+    # The release fails in a way no retry fixes (so the order is flagged at
+    # once, and the workflow waits out its pause on a timer) until the test
+    # lets it through.
+    release_open = asyncio.Event()
+
+    async def release(attempt: int) -> None:
+        if not release_open.is_set():
+            raise ApplicationError("reservation locked", type="Locked", non_retryable=True)
+
+    fakes.on("release_stock", release)
+    handle = await start_order(client, task_queue, checkout_input())
+    await fakes.called("flag_order_for_attention:release_stock").wait()
+
+    # Flagged while the release keeps failing: the query and the search
+    # attribute both show it.
+    assert (await handle.query(OrderWorkflow.state)).needs_attention is True
+    flagged = await handle.describe()
+    assert flagged.typed_search_attributes.get(search_attributes.NEEDS_ATTENTION) is True
+    assert "clear_order_attention:release_stock" not in fakes.calls
+
+    release_open.set()
+    result = await handle.result()
+
+    assert result.status == "payment_failed"
+    assert fakes.calls.count("clear_order_attention:release_stock") == 1
+    # Cleared only after the release went through, before the order settled.
+    recovered = fakes.calls.index("release_stock")
+    assert fakes.calls.index("clear_order_attention:release_stock") == recovered + 1
+    assert fakes.calls[recovered + 2 :] == [
+        "set_order_status:payment_failed",
+        "send_notification:payment_failed",
+    ]
+    assert "compensation.recovered:release_stock" in fakes.events
+    assert (await handle.query(OrderWorkflow.state)).needs_attention is False
     described = await handle.describe()
-    assert described.typed_search_attributes.get(search_attributes.NEEDS_ATTENTION) is True
+    assert described.typed_search_attributes.get(search_attributes.NEEDS_ATTENTION) is False
 
 
 async def test_failing_notification_is_retried_and_never_refunds(

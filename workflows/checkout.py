@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.inventory import InventoryActivities, StockInput
     from activities.notifications import NotificationActivities, NotificationKind, NotifyInput
     from activities.orders import (
+        AttentionCleared,
         AttentionInput,
         OrderActivities,
         RecordOrderInput,
@@ -53,9 +54,10 @@ INVALID_TRANSITION = "InvalidOrderTransition"
 # change to the commands the saga issues, so workflows started before the
 # change replay as they ran; remove a guard only once no workflow that ran
 # without it can still be replayed (see docs/RELIABILITY.md).
-# - RELEASE_STOCK_FIRST: a failed or cancelled order releases its stock before
-#   the refund, not after (see OrderWorkflow._undo_order).
-RELEASE_STOCK_FIRST = "release-stock-before-refund"
+# - CLEAR_ATTENTION_ON_RECOVERY: a compensation that flagged the order for
+#   attention and then succeeded clears the flag again (see
+#   OrderWorkflow._until_done); before it the flag stayed set for good.
+CLEAR_ATTENTION_ON_RECOVERY = "clear-attention-on-recovery"
 
 # The end states of a saga that did not go through; each has its message.
 _FAILURE_NOTICES = {
@@ -132,16 +134,16 @@ class OrderWorkflow:
 
     - Steps run in order: record the order, reserve stock, charge, confirm
       (the pivot), then notify and wait for ship / deliver / cancel.
-    - Before the pivot, any failure or cancellation undoes what was done:
-      release the stock, then refund (or void) the payment (before version
-      RELEASE_STOCK_FIRST: the reverse); then the
-      order settles as ``rejected``, ``payment_failed`` or ``cancelled`` and
-      the customer is told. Each undo is registered before its step runs (so
-      a step whose outcome was lost is still undone; undoing what never
-      happened is a no-op), runs even while the workflow is being cancelled,
-      and retries until it succeeds. One that keeps failing flags the order
-      for attention (database, timeline and the ``NeedsAttention`` search
-      attribute) and goes on retrying.
+    - Before the pivot, any failure or cancellation undoes what was done,
+      strictly in reverse: refund (or void) the payment, then release the
+      stock; then the order settles as ``rejected``, ``payment_failed`` or
+      ``cancelled`` and the customer is told. Each undo is registered before
+      its step runs (so a step whose outcome was lost is still undone;
+      undoing what never happened is a no-op), runs even while the workflow
+      is being cancelled, and retries until it succeeds. One that keeps
+      failing flags the order for attention (database, timeline and the
+      ``NeedsAttention`` search attribute) and goes on retrying; once it
+      succeeds the flag is cleared again (since CLEAR_ATTENTION_ON_RECOVERY).
     - After the pivot nothing is undone automatically. Notifications retry
       and never cause a refund. Only an explicit cancel of a confirmed,
       unshipped order refunds and releases, through the same path.
@@ -279,7 +281,9 @@ class OrderWorkflow:
         workflow.logger.info(
             "order %s failing as %s at %s", self._input.order_id, outcome.status, self._step
         )
-        for compensation in self._undo_order():
+        # Strictly in reverse (the product contract): the payment is refunded
+        # before the stock it paid for is released.
+        for compensation in reversed(self._compensations):
             await self._record_event("compensation.started", compensation.step)
             await self._until_done(compensation.step, compensation.run)
             await self._record_event("compensation.finished", compensation.step)
@@ -298,22 +302,6 @@ class OrderWorkflow:
         await self._until_done("set_order_status", record_end)
         self._set_status(status)
         self._notify(_FAILURE_NOTICES[status])
-
-    def _undo_order(self) -> list[_Compensation]:
-        """The compensations to run, in order.
-
-        Version 1 undid strictly in reverse: refund, then release. But the two
-        are independent (a refund needs no stock, a release no money), and a
-        refund may wait a long time on a payment provider outage while the
-        units sit held, off sale. Since RELEASE_STOCK_FIRST the stock goes
-        back first; the refund still retries until it succeeds. Workflows
-        that compensated before the change replay the old order (``patched``
-        is False on their histories).
-        """
-        undo = list(reversed(self._compensations))
-        if workflow.patched(RELEASE_STOCK_FIRST):
-            undo.sort(key=lambda compensation: compensation.step != "release_stock")
-        return undo
 
     async def _until_done(self, step: str, run: _PolicyRunner) -> None:
         """Run a compensation until it succeeds; flag the order if that takes long."""
@@ -337,6 +325,10 @@ class OrderWorkflow:
                 )
                 await workflow.sleep(policies.COMPENSATION_PAUSE)
         await self._record_event("compensation.recovered", step)
+        # Workflows that recovered before this change left the flag set; their
+        # histories hold no marker here, so they replay without the clearing.
+        if workflow.patched(CLEAR_ATTENTION_ON_RECOVERY):
+            await self._clear_attention(step)
 
     async def _release_stock(self, policy: RetryPolicy) -> None:
         await workflow.execute_activity_method(
@@ -377,6 +369,29 @@ class OrderWorkflow:
                 "order %s: could not flag for attention (%s)",
                 self._input.order_id,
                 describe(flag_err),
+            )
+
+    async def _clear_attention(self, step: str) -> None:
+        # A flag left set after the order fixed itself sends operators after
+        # orders that need nothing.
+        self._needs_attention = False
+        workflow.upsert_search_attributes([search_attributes.NEEDS_ATTENTION.value_set(False)])
+        workflow.logger.info(
+            "order %s no longer needs attention: %s went through", self._input.order_id, step
+        )
+        try:
+            await workflow.execute_activity_method(
+                OrderActivities.clear_attention,
+                AttentionCleared(self._input.order_id, step),
+                start_to_close_timeout=policies.DATABASE_STEP_TIMEOUT,
+                retry_policy=policies.BOOKKEEPING,
+            )
+        except ActivityError as err:
+            # Best effort like the flag itself: the order settles regardless.
+            workflow.logger.error(
+                "order %s: could not clear the attention flag (%s)",
+                self._input.order_id,
+                describe(err),
             )
 
     # --- after the pivot --------------------------------------------------
