@@ -77,9 +77,13 @@ async def _kill_during_refund(stack: FaultStack, point: str, *, orders: int) -> 
         return problems + await sc.check(dict.fromkeys(ids, "cancelled"))
 
 
-# The last commit whose OrderWorkflow undid strictly in reverse (refund, then
-# release): the version before workflows.checkout.RELEASE_STOCK_FIRST.
-BEFORE_RELEASE_STOCK_FIRST = "f6bc330dfd7bd84006694dbe88e78ca3d652c022"
+# The first workflow version: the commit before any workflow.patched change
+# (before workflows.checkout.CLEAR_ATTENTION_ON_RECOVERY). Its saga already
+# compensated strictly in reverse, as the contract says and as today's does.
+FIRST_VERSION = "f6bc330dfd7bd84006694dbe88e78ca3d652c022"
+
+# The contract's compensation order: refund (or void), then release.
+_REVERSE_UNDO = ["refund_payment", "release_stock"]
 
 
 async def upgrade_workflow(stack: FaultStack, *, orders: int = 2) -> list[str]:
@@ -87,10 +91,11 @@ async def upgrade_workflow(stack: FaultStack, *, orders: int = 2) -> list[str]:
 
     Workers of the old version (the real source of that commit) confirm the
     orders, take the cancels, refund, and are SIGKILLed before releasing the
-    stock. Workers of the new version finish them by replaying the old
-    order (refund first); an order started on the new version releases first.
+    stock. Workers of the new version replay those histories and finish them
+    (release, charged once, audit clean); an order started on the new version
+    compensates in the same reverse order.
     """
-    old_tree = export_commit(BEFORE_RELEASE_STOCK_FIRST, stack.workdir / "old-version")
+    old_tree = export_commit(FIRST_VERSION, stack.workdir / "old-version")
     async with stack.scenario() as sc:
         product = await sc.product(stock=orders + 1)
         old = sc.start_worker("release_stock:before", source=old_tree)
@@ -106,14 +111,16 @@ async def upgrade_workflow(stack: FaultStack, *, orders: int = 2) -> list[str]:
         await sc.settled({started_new: {"confirmed"}})
         await _cancel(sc, started_new)
         problems += await sc.check(dict.fromkeys([*started_old, started_new], "cancelled"))
-        wrong_version: list[str] = []
-        for order_id in started_old:
-            if await _undo_order(sc, order_id) != ["refund_payment", "release_stock"]:
-                wrong_version.append(f"order {order_id} (old version) did not refund first")
-        if await _undo_order(sc, started_new) != ["release_stock", "refund_payment"]:
-            wrong_version.append(f"order {started_new} (new version) did not release first")
-        stack.counters.violations += wrong_version
-        return problems + wrong_version
+        wrong_order: list[str] = []
+        for order_id, version in [*((o, "old") for o in started_old), (started_new, "new")]:
+            undo = await _compensations_started(sc, order_id)
+            if undo != _REVERSE_UNDO:
+                wrong_order.append(
+                    f"order {order_id} ({version} version) compensated as {undo}, "
+                    f"not {_REVERSE_UNDO}"
+                )
+        stack.counters.violations += wrong_order
+        return problems + wrong_order
 
 
 async def _cancel(sc: Scenario, order_id: str) -> None:
@@ -126,7 +133,7 @@ async def _cancel(sc: Scenario, order_id: str) -> None:
     )
 
 
-async def _undo_order(sc: Scenario, order_id: str) -> list[str]:
+async def _compensations_started(sc: Scenario, order_id: str) -> list[str]:
     async with sc.sessions() as session:
         steps = await session.scalars(
             select(OrderEvent.detail)
