@@ -21,7 +21,7 @@ from core.db import SessionFactory
 from core.models import Order, Payment, Product
 from core.settings import Settings
 from tests.order_factory import create_order
-from tests.saga_fakes import checkout_input, start_order
+from tests.saga_fakes import FakeActivities, checkout_input, start_order
 from worker.main import build_worker, run_worker
 from workflows.checkout import CancelRequest, OrderWorkflow
 
@@ -127,7 +127,8 @@ async def test_worker_takes_its_limits_and_queue_from_settings(
     assert config["task_queue"] == limited.task_queue
     assert config["max_concurrent_activities"] == 7
     assert config["max_concurrent_workflow_tasks"] == 3
-    assert len(config["activities"]) == 11  # every activity the saga calls
+    # Every activity the saga calls: the fakes stand in for each one by name.
+    assert len(config["activities"]) == len(FakeActivities().all()) == 12
 
 
 async def test_unreachable_postgres_exits_1_with_one_line(
