@@ -41,8 +41,13 @@ def export_commit(commit: str, target: Path) -> Path:
     archive = subprocess.run(
         ["git", "-C", str(REPO), "archive", "--format=tar", commit],
         capture_output=True,
-        check=True,
     )
+    if archive.returncode != 0:
+        # A shallow clone lacks the old commit: say how to fix it, not just "exit 128".
+        raise RuntimeError(
+            f"the old workflow version {commit[:12]} is not in this clone's history "
+            "(a shallow clone?); run `git fetch --unshallow` to test the version change"
+        )
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
     return target
 
