@@ -25,14 +25,8 @@ from sqlalchemy.exc import IntegrityError
 from api.deps import AdminUser, ResourcesDep, SessionDep, current_principal
 from api.errors import ProblemError, problem_responses
 from api.pagination import PageDep
-from api.schemas.catalog import (
-    NO_NUL,
-    ProductCreate,
-    ProductList,
-    ProductPublic,
-    ProductUpdate,
-    plain_text,
-)
+from api.schemas.catalog import ProductCreate, ProductList, ProductPublic, ProductUpdate
+from api.schemas.text import NO_NUL, plain_text
 from api.tokens import Principal
 from core.models import MovementKind, Product, StockMovement
 

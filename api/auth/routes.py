@@ -16,7 +16,7 @@ from api.auth.schemas import LoginRequest, TokenResponse, UserCreate, UserPublic
 from api.auth.throttle import Policy, UnknownEmailThrottle, throttled, unknown_email_throttle
 from api.deps import CurrentUser, ResourcesDep, SessionDep
 from api.errors import ProblemError, problem_responses
-from api.schemas.catalog import NO_NUL
+from api.schemas.text import NO_NUL
 from api.tokens import TokenIssuer
 from core.models import RevokedToken, User
 

@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 from api.auth.passwords import MAX_LENGTH, MIN_LENGTH, weakness
-from api.schemas.catalog import NO_NUL, NOT_BLANK, plain_text
+from api.schemas.text import NO_NUL, NOT_BLANK, plain_text
 from core.models import Role
 
 # Not blank, no NUL (PostgreSQL text cannot hold it) and encodable: said by

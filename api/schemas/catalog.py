@@ -20,23 +20,12 @@ from pydantic import (
     field_validator,
 )
 
+from api.schemas.text import NO_NUL, NOT_BLANK, plain_text
 from core.money import CURRENCY_EXPONENTS
 
 # Bounds keep every accepted value storable: price is BIGINT, stock INTEGER.
 MAX_PRICE = 100_000_000_000  # a billion major units; far above any real product
 MAX_STOCK = 1_000_000_000
-
-
-def plain_text(value: str) -> str:
-    # PostgreSQL text cannot hold NUL, and a lone surrogate cannot be encoded
-    # as UTF-8; both would otherwise reach the database and fail there as a 500.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text") from None
-    return value
 
 
 def supported_currency(value: str) -> str:
@@ -51,11 +40,6 @@ Sku = Annotated[
     StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
     Field(description="stock keeping unit: letters, digits, '.', '_' or '-'"),
 ]
-# The patterns put the NUL and blank rules into the OpenAPI document too, so
-# a client generated from it (or a fuzzer) knows them; plain_text still
-# guards what a pattern cannot say.
-NO_NUL = r"^[^\x00]*$"
-NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NOT_BLANK),

@@ -21,43 +21,28 @@ from pydantic import (
     field_validator,
 )
 
-from api.schemas.catalog import NO_NUL, NOT_BLANK
+from api.schemas.text import NO_NUL, NOT_BLANK, plain_text
 
 MAX_LINES = 50
 MAX_QUANTITY = 100
 
 
-def _plain_text(value: str) -> str:
-    # PostgreSQL text cannot hold NUL and a lone surrogate cannot be encoded;
-    # both would otherwise reach the database and fail there as a 500.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode text") from None
-    return value
-
-
-# The text rules go into the OpenAPI document too (no NUL, not blank once
-# trimmed), so a client generated from it (or a fuzzer) knows them;
-# _plain_text still guards what a pattern cannot say.
 # A country is at least two characters once trimmed: two that are not blank.
 TWO_NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*[^\s\x00][^\x00]*$"
 AddressLine = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NOT_BLANK),
-    AfterValidator(_plain_text),
+    AfterValidator(plain_text),
 ]
 ShortText = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=NOT_BLANK),
-    AfterValidator(_plain_text),
+    AfterValidator(plain_text),
 ]
 Reason = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=500, pattern=NO_NUL),
-    AfterValidator(_plain_text),
+    AfterValidator(plain_text),
 ]
 
 _WRITE = ConfigDict(extra="forbid")
@@ -90,14 +75,14 @@ class ShippingAddress(BaseModel):
     postal_code: Annotated[
         str,
         StringConstraints(strip_whitespace=True, min_length=1, max_length=20, pattern=NOT_BLANK),
-        AfterValidator(_plain_text),
+        AfterValidator(plain_text),
     ]
     country: Annotated[
         str,
         StringConstraints(
             strip_whitespace=True, min_length=2, max_length=56, pattern=TWO_NOT_BLANK
         ),
-        AfterValidator(_plain_text),
+        AfterValidator(plain_text),
     ]
 
 
