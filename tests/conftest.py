@@ -35,6 +35,8 @@ from core.models import Base
 from core.settings import Settings
 from workflows import search_attributes
 
+pytest_plugins = ["tests.workflow_fixtures"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--run-slow", action="store_true", help="also run tests marked slow")

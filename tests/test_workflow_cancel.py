@@ -8,7 +8,6 @@ shipping the validator refuses it at once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from temporalio.client import (
@@ -42,24 +41,6 @@ _UNDO_AND_SETTLE = [
     "set_order_status:cancelled",
     "send_notification:order_cancelled",
 ]
-
-
-@pytest.fixture
-def fakes() -> FakeActivities:
-    return FakeActivities()
-
-
-@pytest.fixture
-async def client(
-    time_skipping_env: WorkflowEnvironment, task_queue: str, fakes: FakeActivities
-) -> AsyncIterator[Client]:
-    async with Worker(
-        time_skipping_env.client,
-        task_queue=task_queue,
-        workflows=[OrderWorkflow],
-        activities=fakes.all(),
-    ):
-        yield time_skipping_env.client
 
 
 async def _cancel_during(

@@ -8,13 +8,10 @@ compensation fails the test) and the search attributes the server holds.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
-from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from activities import errors
 from tests.saga_fakes import (
@@ -30,24 +27,6 @@ from workflows import search_attributes
 from workflows.checkout import OrderWorkflow, ShipRequest
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-def fakes() -> FakeActivities:
-    return FakeActivities()
-
-
-@pytest.fixture
-async def client(
-    time_skipping_env: WorkflowEnvironment, task_queue: str, fakes: FakeActivities
-) -> AsyncIterator[Client]:
-    async with Worker(
-        time_skipping_env.client,
-        task_queue=task_queue,
-        workflows=[OrderWorkflow],
-        activities=fakes.all(),
-    ):
-        yield time_skipping_env.client
 
 
 async def test_out_of_stock_rejects_without_charging(
