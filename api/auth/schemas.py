@@ -21,16 +21,10 @@ from pydantic import (
 )
 
 from api.auth.passwords import MAX_LENGTH, MIN_LENGTH, weakness
-from api.schemas.text import NO_NUL, NOT_BLANK, plain_text
+from api.schemas.text import NO_NUL, Text200, plain_text
 from core.models import Role
 
-# Not blank, no NUL (PostgreSQL text cannot hold it) and encodable: said by
-# the pattern in the document, enforced by plain_text as well.
-Name = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NOT_BLANK),
-    AfterValidator(plain_text),
-]
+Name = Text200  # not blank, no NUL, encodable (api/schemas/text.py)
 # Spaces only between the other characters: the pattern alone says what is
 # accepted (trimming first would accept "1( " as "1(", under the minimum).
 Phone = Annotated[

@@ -20,7 +20,7 @@ from pydantic import (
     field_validator,
 )
 
-from api.schemas.text import NO_NUL, NOT_BLANK, plain_text
+from api.schemas.text import NO_NUL, Text100, Text200, plain_text
 from core.money import CURRENCY_EXPONENTS
 
 # Bounds keep every accepted value storable: price is BIGINT, stock INTEGER.
@@ -40,16 +40,8 @@ Sku = Annotated[
     StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
     Field(description="stock keeping unit: letters, digits, '.', '_' or '-'"),
 ]
-Name = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NOT_BLANK),
-    AfterValidator(plain_text),
-]
-Category = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=NOT_BLANK),
-    AfterValidator(plain_text),
-]
+Name = Text200
+Category = Text100
 Description = Annotated[
     str, StringConstraints(max_length=5000, pattern=NO_NUL), AfterValidator(plain_text)
 ]

@@ -21,7 +21,7 @@ from pydantic import (
     field_validator,
 )
 
-from api.schemas.text import NO_NUL, NOT_BLANK, plain_text
+from api.schemas.text import NO_NUL, NOT_BLANK, Text100, Text200, plain_text
 
 MAX_LINES = 50
 MAX_QUANTITY = 100
@@ -29,16 +29,8 @@ MAX_QUANTITY = 100
 
 # A country is at least two characters once trimmed: two that are not blank.
 TWO_NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*[^\s\x00][^\x00]*$"
-AddressLine = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NOT_BLANK),
-    AfterValidator(plain_text),
-]
-ShortText = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=NOT_BLANK),
-    AfterValidator(plain_text),
-]
+AddressLine = Text200
+ShortText = Text100
 Reason = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=500, pattern=NO_NUL),

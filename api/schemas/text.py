@@ -8,6 +8,10 @@ OpenAPI document, so a client generated from it (or a fuzzer) knows them.
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import AfterValidator, StringConstraints
+
 # The patterns put the NUL and blank rules into the OpenAPI document too, so
 # a client generated from it (or a fuzzer) knows them; plain_text still
 # guards what a pattern cannot say.
@@ -25,3 +29,17 @@ def plain_text(value: str) -> str:
     except UnicodeEncodeError:
         raise ValueError("must be valid Unicode text") from None
     return value
+
+
+# One line of required text (trimmed; not blank; no NUL), by maximum length.
+# Names, categories and address lines share these so their rules cannot drift.
+Text100 = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=NOT_BLANK),
+    AfterValidator(plain_text),
+]
+Text200 = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NOT_BLANK),
+    AfterValidator(plain_text),
+]
