@@ -34,6 +34,7 @@ class AuditReport:
     violations: list[str] = field(default_factory=list)
     needs_attention: list[str] = field(default_factory=list)
     pending: int = 0
+    undoing: int = 0  # kept orders whose cancellation is being compensated right now
 
     @property
     def ok(self) -> bool:
@@ -42,7 +43,7 @@ class AuditReport:
     def render(self) -> str:
         lines = [
             f"audited {self.products} products and {self.orders} orders "
-            f"({self.pending} still pending)",
+            f"({self.pending} still pending, {self.undoing} being cancelled)",
         ]
         if self.needs_attention:
             lines.append(f"orders marked for attention: {len(self.needs_attention)}")
@@ -95,14 +96,22 @@ async def _stock(session: AsyncSession, report: AuditReport) -> None:
             report.violations.append(f"product {sku}: ledger sums to {ledger}, stock is {stock}")
 
 
-async def _money(session: AsyncSession, report: AuditReport) -> None:
+async def _money(
+    session: AsyncSession, report: AuditReport, stuck_after: timedelta, now: datetime
+) -> None:
+    # undoing_since: when the saga began compensating (its first
+    # compensation.started line). A confirmed order being cancelled is refunded
+    # before its status turns `cancelled`, so on a live system it is judged by
+    # how long the undo takes, not by money it is in the middle of returning.
     rows = await session.execute(
         text(
             """
             SELECT o.id, o.status::text, o.total,
                    COALESCE(c.captured, 0) AS captured,
                    COALESCE(c.captures, 0) AS captures,
-                   COALESCE(rf.refunded, 0) AS refunded
+                   COALESCE(rf.refunded, 0) AS refunded,
+                   (SELECT MIN(e.at) FROM order_events e
+                    WHERE e.order_id = o.id AND e.type = 'compensation.started') AS undoing_since
             FROM orders o
             LEFT JOIN (
                 SELECT idempotency_key, SUM(amount) AS captured, COUNT(*) AS captures
@@ -116,12 +125,19 @@ async def _money(session: AsyncSession, report: AuditReport) -> None:
             """
         )
     )
-    for order_id, status, total, captured, captures, refunded in rows:
+    for order_id, status, total, captured, captures, refunded, undoing_since in rows:
         report.orders += 1
         kept = captured - refunded
         if captures > 1:
             report.violations.append(f"order {order_id}: {captures} captures")
-        if status in KEEPS_MONEY and kept != total:
+        if status in KEEPS_MONEY and undoing_since is not None:
+            report.undoing += 1
+            if now - undoing_since > stuck_after:
+                report.violations.append(
+                    f"order {order_id} ({status}) being cancelled since "
+                    f"{undoing_since.isoformat()} (stuck)"
+                )
+        elif status in KEEPS_MONEY and kept != total:
             report.violations.append(
                 f"order {order_id} ({status}): kept {kept} but total is {total}"
             )
@@ -237,7 +253,8 @@ async def run_audit(
     async with sessions() as session:
         await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         await _stock(session, report)
-        await _money(session, report)
+        now = now or datetime.now(UTC)
+        await _money(session, report, stuck_after, now)
         await _notifications(session, report)
-        await _progress(session, report, temporal, stuck_after, now or datetime.now(UTC))
+        await _progress(session, report, temporal, stuck_after, now)
     return report

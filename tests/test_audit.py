@@ -148,3 +148,28 @@ async def test_finds_a_mail_delivered_twice(sessions: SessionFactory) -> None:
     report = await run_audit(sessions)
 
     assert report.violations == ["mail <order-1.confirmed@ordersaga> delivered 2 times"]
+
+
+async def test_a_confirmed_order_being_cancelled_is_judged_by_how_long_the_undo_takes(
+    sessions: SessionFactory,
+) -> None:
+    # Live traffic: the refund of a confirmed order lands before its status
+    # turns `cancelled`. That is not money lost, unless the undo never ends.
+    user = await create_user(sessions)
+    undoing = await _order(sessions, user, OrderStatus.CONFIRMED, total=900)
+    await _refund(sessions, await _capture(sessions, undoing, 900), 900)
+    async with sessions() as session, session.begin():
+        await session.execute(
+            text(
+                "INSERT INTO order_events (order_id, type, detail, dedupe_key)"
+                " VALUES (:id, 'compensation.started', 'refund_payment', 'c')"
+            ),
+            {"id": undoing},
+        )
+
+    now = await run_audit(sessions)
+    later = await run_audit(sessions, now=datetime.now(UTC) + timedelta(hours=1))
+
+    assert now.ok, now.render()
+    assert now.undoing == 1
+    assert any(str(undoing) in v and "being cancelled" in v for v in later.violations)
