@@ -13,9 +13,12 @@ import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 
 from core.db import SessionFactory, create_engine, create_session_factory
 from core.settings import Settings
@@ -42,6 +45,20 @@ async def _wait_ready(url: str) -> None:
                 pass
             await asyncio.sleep(0.05)
     raise AssertionError(f"the worker at {url} never became ready")
+
+
+def process_settings(
+    database_url: str, signing_key_pem: str, data_dir: Path, **overrides: Any
+) -> Settings:
+    """Dev-mode settings for the processes below, on the test database and key."""
+    return Settings(
+        mode="dev",
+        data_dir=data_dir,
+        database_url=database_url,
+        jwt_private_keys=[SecretStr(signing_key_pem)],
+        _env_file=None,  # type: ignore[call-arg]
+        **overrides,
+    )
 
 
 @asynccontextmanager

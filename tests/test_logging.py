@@ -13,11 +13,9 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
 from core import log_context
@@ -25,7 +23,7 @@ from core.db import SessionFactory
 from core.log_context import LogContextFilter
 from core.logging import JsonFormatter, TextFormatter, uses_json
 from core.settings import Settings
-from tests.observability_support import Processes, place_order, running_processes
+from tests.observability_support import Processes, place_order, process_settings, running_processes
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -133,13 +131,7 @@ async def processes(
     temporal_dev_server: WorkflowEnvironment,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Processes]:
-    settings = Settings(
-        mode="dev",
-        data_dir=Path(tmp_path_factory.mktemp("logging")),
-        database_url=database_url,
-        jwt_private_keys=[SecretStr(signing_key_pem)],
-        _env_file=None,  # type: ignore[call-arg]
-    )
+    settings = process_settings(database_url, signing_key_pem, tmp_path_factory.mktemp("logging"))
     address = temporal_dev_server.client.service_client.config.target_host
     async with running_processes(settings, address, database_url) as running:
         yield running

@@ -16,17 +16,16 @@ from pathlib import Path
 
 import httpx
 import pytest
-from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
 from core.db import SessionFactory
-from core.settings import Settings
 from tests.e2e import checkout, order_body
 from tests.factories import auth_header, create_product, create_user
 from tests.observability_support import (
     Processes,
     metric_names,
     place_order,
+    process_settings,
     running_processes,
     scrape,
     value,
@@ -44,13 +43,7 @@ async def processes(
     temporal_dev_server: WorkflowEnvironment,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Processes]:
-    settings = Settings(
-        mode="dev",
-        data_dir=Path(tmp_path_factory.mktemp("metrics")),
-        database_url=database_url,
-        jwt_private_keys=[SecretStr(signing_key_pem)],
-        _env_file=None,  # type: ignore[call-arg]
-    )
+    settings = process_settings(database_url, signing_key_pem, tmp_path_factory.mktemp("metrics"))
     address = temporal_dev_server.client.service_client.config.target_host
     async with running_processes(settings, address, database_url) as running:
         yield running

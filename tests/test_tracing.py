@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
 from core import tracing
 from core.db import SessionFactory
 from core.settings import Settings
-from tests.observability_support import Processes, place_order, running_processes
+from tests.observability_support import Processes, place_order, process_settings, running_processes
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -68,14 +66,12 @@ async def processes(
     temporal_dev_server: WorkflowEnvironment,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Processes]:
-    settings = Settings(
-        mode="dev",
-        data_dir=Path(tmp_path_factory.mktemp("tracing")),
-        database_url=database_url,
-        jwt_private_keys=[SecretStr(signing_key_pem)],
+    settings = process_settings(
+        database_url,
+        signing_key_pem,
+        tmp_path_factory.mktemp("tracing"),
         # Never reached: the in-memory exporter above is kept.
         otlp_endpoint="http://127.0.0.1:9",
-        _env_file=None,  # type: ignore[call-arg]
     )
     address = temporal_dev_server.client.service_client.config.target_host
     async with running_processes(settings, address, database_url) as running:
