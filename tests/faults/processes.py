@@ -28,7 +28,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from core.devstack import search_attribute_flags, spawn, temporal_binary
+from core.devstack import DEV_SERVER_TUNING, search_attribute_flags, spawn, temporal_binary
 from tests.e2e import free_port
 
 STARTUP_TIMEOUT = 120.0  # the machine is shared and has two cores
@@ -93,8 +93,7 @@ class TemporalServer:
             "--db-filename",
             str(self.workdir / "temporal.db"),
             *search_attribute_flags(),
-            "--dynamic-config-value",
-            "history.transferProcessorMaxPollRPS=10000",
+            *DEV_SERVER_TUNING,
             "--log-level",
             "error",
         ]

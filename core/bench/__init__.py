@@ -1,0 +1,1 @@
+"""``ordersaga bench``: the saga measured end to end beside its own ceilings."""
