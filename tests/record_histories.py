@@ -13,13 +13,14 @@ Workflows started on an earlier version must still replay on the new code.
 So before re-recording after a ``workflow.patched`` change, keep the current
 corpus as that earlier version::
 
-    .venv/bin/python -m tests.record_histories --keep-as v2
+    .venv/bin/python -m tests.record_histories --keep-as v3
 
-moves ``tests/histories/*.json`` to ``tests/histories/v2/`` (replayed by
+moves ``tests/histories/*.json`` to ``tests/histories/v3/`` (replayed by
 ``tests/test_replay.py`` like the current ones), then records anew. The
 corpus kept so far: ``v1/``, recorded before any patch (compensation in
-reverse, the attention flag never cleared); the current one has the
-``clear-attention-on-recovery`` marker.
+reverse, the attention flag never cleared) and ``v2/`` (the flag cleared on
+recovery, every step a regular activity); the current one has the
+``clear-attention-on-recovery`` and ``local-forward-steps`` markers.
 """
 
 from __future__ import annotations

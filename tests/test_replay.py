@@ -21,6 +21,7 @@ from temporalio.worker import Replayer
 
 from workflows.checkout import (
     CLEAR_ATTENTION_ON_RECOVERY,
+    LOCAL_FORWARD_STEPS,
     CheckoutInput,
     CheckoutResult,
     OrderWorkflow,
@@ -37,6 +38,11 @@ with workflow.unsafe.imports_passed_through():
 # The corpus of the first version: recorded before any workflow.patched change
 # (compensation in reverse, the attention flag never cleared).
 V1 = "v1"
+# The corpus of the second: CLEAR_ATTENTION_ON_RECOVERY, every step a regular
+# activity (before LOCAL_FORWARD_STEPS).
+V2 = "v2"
+# The steps up to the pivot, as the activity types a regular run schedules.
+FORWARD_STEPS = ["record_order", "reserve_stock", "charge_payment", "set_order_status"]
 
 # The end state each history must show, by file name.
 END_STATES = {
@@ -134,29 +140,55 @@ def _needs_attention_values(history: WorkflowHistory) -> list[bool]:
 
 
 def test_the_corpus_holds_both_sides_of_every_version_change() -> None:
+    for version in (V1, V2):
+        kept = [name for name in OLDER_VERSIONS if name.startswith(f"{version}/")]
+        assert {name.split("/")[-1] for name in kept} == set(END_STATES), version
+
     # CLEAR_ATTENTION_ON_RECOVERY is reached only when a flagged compensation
-    # recovers: today's needs_attention history carries its marker and the
-    # clearing, the first version's the same end state without either.
-    before = [name for name in OLDER_VERSIONS if name.startswith(f"{V1}/")]
-    assert {name.split("/")[-1] for name in before} == set(END_STATES)
-
-    current = _load("needs_attention")
-    assert CLEAR_ATTENTION_ON_RECOVERY in _patches(current)
-    assert _activities(current).count("clear_order_attention") == 1
-
+    # recovers: the needs_attention history since v2 carries its marker and
+    # the clearing, the first version's the same end state without either.
+    for name in ("needs_attention", f"{V2}/needs_attention"):
+        assert CLEAR_ATTENTION_ON_RECOVERY in _patches(_load(name)), name
+        assert _activities(_load(name)).count("clear_order_attention") == 1, name
     old = _load(f"{V1}/needs_attention")
     assert CLEAR_ATTENTION_ON_RECOVERY not in _patches(old)
     assert "clear_order_attention" not in _activities(old)
 
-    # No other history reaches the change, and none of either version holds
-    # a marker of a change that is no longer in the code.
-    for name in [*END_STATES, *before]:
-        expected = {CLEAR_ATTENTION_ON_RECOVERY} if name == "needs_attention" else set()
-        assert _patches(_load(name)) == expected, name
+    # LOCAL_FORWARD_STEPS is reached by every saga: today's histories run the
+    # steps up to the pivot as local activities (markers, no scheduled
+    # activity); the earlier versions' schedule each of them.
+    for name in END_STATES:
+        current, before = _load(name), _load(f"{V2}/{name}")
+        assert LOCAL_FORWARD_STEPS in _patches(current), name
+        assert _local_activity_markers(current) >= 2, name  # record_order, reserve_stock
+        assert not set(FORWARD_STEPS[:2]) & set(_activities(current)), name
+        assert _local_activity_markers(before) == 0, name
+        assert _activities(before)[:2] == FORWARD_STEPS[:2], name
+
+    # No history holds a marker of a change that is no longer in the code.
+    known = {CLEAR_ATTENTION_ON_RECOVERY, LOCAL_FORWARD_STEPS}
+    for name in [*END_STATES, *OLDER_VERSIONS]:
+        assert _patches(_load(name)) <= known, name
+    for name in [*END_STATES, *(f"{V2}/{n}" for n in END_STATES)]:
+        assert (CLEAR_ATTENTION_ON_RECOVERY in _patches(_load(name))) == name.endswith(
+            "needs_attention"
+        ), name
+    for name in END_STATES:
+        assert _patches(_load(f"{V1}/{name}")) == set(), name
+
+
+def _local_activity_markers(history: WorkflowHistory) -> int:
+    """How many local activity results the history records."""
+    return sum(
+        1
+        for event in history.events
+        if event.HasField("marker_recorded_event_attributes")
+        and event.marker_recorded_event_attributes.marker_name == "core_local_activity"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(set(END_STATES) - {"delivered"}))
-@pytest.mark.parametrize("version", ["", f"{V1}/"])
+@pytest.mark.parametrize("version", ["", f"{V1}/", f"{V2}/"])
 def test_every_corpus_compensates_in_reverse(version: str, name: str) -> None:
     # The product contract: refund (or void) before the stock goes back.
     # (A rejected order was never charged, so it only releases.)
