@@ -16,10 +16,16 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -51,7 +57,6 @@ log = logging.getLogger(__name__)
 
 # The constraint that makes (customer, Idempotency-Key) name one order.
 _IDEMPOTENCY_CONSTRAINT = "uq_orders_customer_id_idempotency_key"
-SETTLE_POLL_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -189,27 +194,33 @@ def _is_idempotency_clash(err: IntegrityError) -> bool:
     return getattr(diag, "constraint_name", None) == _IDEMPOTENCY_CONSTRAINT
 
 
-async def start_saga(client: Client, settings: Settings, order: Order, customer_email: str) -> None:
-    """Start the order's workflow; starting it again is harmless."""
+@dataclass(frozen=True)
+class _SagaStart:
+    """The arguments of the order's workflow start, for a plain start and an update-with-start."""
+
+    input: CheckoutInput
+    options: dict[str, Any]
+
+
+def _saga_start(settings: Settings, order: Order, customer_email: str) -> _SagaStart:
     amount = Money(order.total, order.currency)
-    try:
-        await client.start_workflow(
-            OrderWorkflow.run,
-            CheckoutInput(
-                order_id=str(order.id),
-                customer_id=str(order.customer_id),
-                total=order.total,
-                currency=order.currency,
-                payment_deadline_seconds=settings.payment_deadline_seconds,
-                provider_timeout_seconds=settings.payment_provider_timeout_seconds,
-            ),
-            id=workflow_id(str(order.id)),
-            task_queue=settings.task_queue,
+    return _SagaStart(
+        CheckoutInput(
+            order_id=str(order.id),
+            customer_id=str(order.customer_id),
+            total=order.total,
+            currency=order.currency,
+            payment_deadline_seconds=settings.payment_deadline_seconds,
+            provider_timeout_seconds=settings.payment_provider_timeout_seconds,
+        ),
+        {
+            "id": workflow_id(str(order.id)),
+            "task_queue": settings.task_queue,
             # A running saga with this ID is returned as is; a finished one
             # is never run again.
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes(
+            "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,
+            "id_reuse_policy": WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            "search_attributes": TypedSearchAttributes(
                 [
                     SearchAttributePair(search_attributes.ORDER_STATUS, OrderStatus.PENDING.value),
                     SearchAttributePair(search_attributes.CUSTOMER_ID, str(order.customer_id)),
@@ -222,8 +233,49 @@ async def start_saga(client: Client, settings: Settings, order: Order, customer_
                     SearchAttributePair(search_attributes.NEEDS_ATTENTION, False),
                 ]
             ),
-            static_summary=f"Order by {customer_email}: {amount.format()}",
-        )
+            "static_summary": f"Order by {customer_email}: {amount.format()}",
+        },
+    )
+
+
+async def start_saga(
+    client: Client,
+    settings: Settings,
+    order: Order,
+    customer_email: str,
+    *,
+    wait_seconds: float = 0,
+) -> None:
+    """Start the order's workflow (starting it again is harmless).
+
+    With ``wait_seconds``, the start carries the saga's ``outcome`` update
+    (update-with-start, one request) and returns once the saga has passed its
+    pivot or settled as failed, or when the wait is over, whichever is first.
+    The saga announces its outcome only after writing it to the read model,
+    so the caller reads the outcome from there either way.
+    """
+    start = _saga_start(settings, order, customer_email)
+    try:
+        if wait_seconds > 0:
+            operation = WithStartWorkflowOperation(OrderWorkflow.run, start.input, **start.options)
+            try:
+                await asyncio.wait_for(
+                    client.execute_update_with_start_workflow(
+                        OrderWorkflow.outcome, start_workflow_operation=operation
+                    ),
+                    wait_seconds,
+                )
+                return
+            except (
+                TimeoutError,
+                WorkflowUpdateFailedError,
+                WorkflowUpdateRPCTimeoutOrCancelledError,
+            ):
+                # The wait is over (or the update went wrong): the answer is
+                # "still pending". The start may not have reached the server
+                # before the wait ran out, so make sure the saga runs.
+                pass
+        await client.start_workflow(OrderWorkflow.run, start.input, **start.options)
     except WorkflowAlreadyStartedError:
         # The saga of this order already ran to its end: nothing to start.
         pass
@@ -247,8 +299,13 @@ async def place_order(
     customer_id: uuid.UUID,
     key: str,
     body: OrderCreate,
+    wait_seconds: float = 0,
 ) -> Placement:
-    """Place the order of this request, or find the one an earlier try with its key placed."""
+    """Place the order of this request, or find the one an earlier try with its key placed.
+
+    ``wait_seconds`` (from ``Prefer: wait``) lets a new or still-pending order
+    wait that long for its saga's outcome before this returns.
+    """
     request_fingerprint = fingerprint(body)
     order = await _find(sessions, customer_id, key)
     replayed = order is not None
@@ -283,25 +340,9 @@ async def place_order(
     if not replayed or order.status is OrderStatus.PENDING:
         async with sessions() as session:
             email = await session.scalar(select(User.email).where(User.id == customer_id))
-        await start_saga(client, settings, order, email or str(customer_id))
+        await start_saga(
+            client, settings, order, email or str(customer_id), wait_seconds=wait_seconds
+        )
     if not replayed:
         log.info("order %s placed, total %s", order.id, Money(order.total, order.currency).format())
     return Placement(order.id, replayed)
-
-
-async def wait_until_settled(sessions: SessionFactory, order_id: uuid.UUID, seconds: float) -> bool:
-    """Wait up to ``seconds`` for the order to leave ``pending``; True if it did.
-
-    Polls the read model (which the saga's activities keep current) rather
-    than Temporal, so waiting clients cost the workflow nothing.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while True:
-        async with sessions() as session:
-            status = await session.scalar(select(Order.status).where(Order.id == order_id))
-        if status is not None and status.settled:
-            return True
-        if loop.time() >= deadline:
-            return False
-        await asyncio.sleep(min(SETTLE_POLL_SECONDS, max(0.0, deadline - loop.time())))

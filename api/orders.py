@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from temporalio.client import Client
 
 from api.app import Resources
-from api.checkout import place_order, wait_until_settled
+from api.checkout import place_order
 from api.deps import AdminUser, CurrentUser, ResourcesDep, TemporalClient
 from api.errors import ProblemError
 from api.order_actions import Action, request_change, wait_for_read_model
@@ -228,16 +228,17 @@ async def create_order(
         customer_id=principal.user_id,
         key=key,
         body=body,
+        wait_seconds=wait or 0,
     )
     response.headers["Location"] = f"/orders/{placement.order_id}"
     if placement.replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    if wait is not None:
-        response.headers["Preference-Applied"] = f"wait={wait}"
-        if await wait_until_settled(resources.sessions, placement.order_id, wait):
-            response.status_code = 200
     record = await load_order(resources.sessions, placement.order_id)
     assert record is not None  # orders are never deleted
+    if wait is not None:
+        response.headers["Preference-Applied"] = f"wait={wait}"
+        if record.order.status.settled:
+            response.status_code = 200
     return to_public(record)
 
 

@@ -28,6 +28,7 @@ from core.models import (
     OrderStatus,
     Payment,
     PaymentStatus,
+    Product,
     Role,
     User,
 )
@@ -35,8 +36,9 @@ from core.settings import Settings
 from tests import order_factory
 from tests.e2e import api_client, checkout, count_orders, order_body, set_status
 from tests.factories import auth_header, create_product, create_user
+from worker.main import build_worker
 from workflows import search_attributes
-from workflows.checkout import workflow_id
+from workflows.checkout import OrderWorkflow, workflow_id
 
 # --- fixtures --------------------------------------------------------------
 
@@ -155,33 +157,71 @@ async def test_checkout_starts_one_workflow_with_search_attributes_and_summary(
 
 
 async def test_prefer_wait_answers_202_when_the_saga_has_not_settled(
-    orders_api: httpx.AsyncClient, headers: dict[str, str], sessions: SessionFactory
+    orders_api: httpx.AsyncClient,
+    headers: dict[str, str],
+    sessions: SessionFactory,
+    temporal_client: Client,
 ) -> None:
+    # No worker polls this task queue: the wait runs out with the saga unstarted.
     product = await create_product(sessions)
     response = await checkout(orders_api, headers, order_body((product, 1)), wait=1)
     assert response.status_code == 202
     assert response.headers["Preference-Applied"] == "wait=1"
     assert response.json()["status"] == "pending"
+    # The saga was started all the same, once: a worker that comes up runs it.
+    handle = temporal_client.get_workflow_handle(workflow_id(response.json()["id"]))
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
 
 
-async def test_prefer_wait_answers_200_once_the_order_has_settled(
-    orders_api: httpx.AsyncClient, headers: dict[str, str], sessions: SessionFactory
+class _HeldMailer:
+    """A mailer that holds every message until released."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.holding = asyncio.Event()
+
+    async def send(self, *, to: str, subject: str, body: str, message_key: str) -> None:
+        self.holding.set()
+        await self.release.wait()
+
+
+async def test_prefer_wait_answers_once_the_saga_passes_its_pivot(
+    orders_api: httpx.AsyncClient,
+    headers: dict[str, str],
+    sessions: SessionFactory,
+    temporal_client: Client,
+    queue_settings: Settings,
 ) -> None:
-    # With no worker, move the read model by hand while the request waits.
-    product = await create_product(sessions)
-    key = str(uuid.uuid4())
-    first = await checkout(orders_api, headers, order_body((product, 1)), key=key)
-    order_id = uuid.UUID(first.json()["id"])
+    # The answer comes from the saga (update-with-start), not from the
+    # workflow's end: the confirmation mail is still held when it arrives.
+    mailer = _HeldMailer()
+    product = await create_product(sessions, stock=5)
+    worker = build_worker(temporal_client, queue_settings, sessions, mailer=mailer)
+    async with worker:
+        try:
+            await _pivot_then_failure(orders_api, headers, temporal_client, product, mailer)
+        finally:
+            mailer.release.set()  # else the worker's shutdown waits for the mail
 
-    async def settle_soon() -> None:
-        await asyncio.sleep(0.3)
-        await set_status(sessions, order_id, OrderStatus.CONFIRMED)
 
-    settle = asyncio.create_task(settle_soon())
-    response = await checkout(orders_api, headers, order_body((product, 1)), key=key, wait=10)
-    await settle
+async def _pivot_then_failure(
+    orders_api: httpx.AsyncClient,
+    headers: dict[str, str],
+    temporal_client: Client,
+    product: Product,
+    mailer: _HeldMailer,
+) -> None:
+    response = await checkout(orders_api, headers, order_body((product, 2)), wait=30)
     assert response.status_code == 200
     assert response.json()["status"] == "confirmed"
+    handle = temporal_client.get_workflow_handle(workflow_id(response.json()["id"]))
+    assert (await handle.query(OrderWorkflow.state)).status == "confirmed"
+    await mailer.holding.wait()  # answered while the confirmation mail is still held
+    # A declined card settles the order before the pivot: answered the same way.
+    declined = order_body((product, 1), token="tok_chargeDeclined")
+    failed = await checkout(orders_api, headers, declined, wait=30)
+    assert failed.status_code == 200
+    assert failed.json()["status"] == "payment_failed"
 
 
 @pytest.mark.parametrize("prefer", ["wait=31", "wait=-1", "wait=abc", "wait=1.5", "wait="])
