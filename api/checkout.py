@@ -259,12 +259,12 @@ async def start_saga(
         if wait_seconds > 0:
             operation = WithStartWorkflowOperation(OrderWorkflow.run, start.input, **start.options)
             try:
-                await asyncio.wait_for(
-                    client.execute_update_with_start_workflow(
+                # asyncio.timeout, not wait_for: the call runs in this task, so
+                # the log context its interceptor sets (the saga's IDs) stays.
+                async with asyncio.timeout(wait_seconds):
+                    await client.execute_update_with_start_workflow(
                         OrderWorkflow.outcome, start_workflow_operation=operation
-                    ),
-                    wait_seconds,
-                )
+                    )
                 return
             except (
                 TimeoutError,

@@ -78,6 +78,15 @@ class _ClientOutbound(temporalio.client.OutboundInterceptor):
         log_context.set_saga(input.id)
         return await super().start_workflow_update(input)
 
+    async def start_update_with_start_workflow(
+        self, input: temporalio.client.StartWorkflowUpdateWithStartInput
+    ) -> temporalio.client.WorkflowUpdateHandle[Any]:
+        # Both halves carry it: the start for the saga, the update for its handler.
+        input.start_workflow_input.headers = _with_request_id(input.start_workflow_input.headers)
+        input.update_workflow_input.headers = _with_request_id(input.update_workflow_input.headers)
+        log_context.set_saga(input.start_workflow_input.id)
+        return await super().start_update_with_start_workflow(input)
+
     async def signal_workflow(self, input: temporalio.client.SignalWorkflowInput) -> None:
         input.headers = _with_request_id(input.headers)
         log_context.set_saga(input.id)

@@ -125,7 +125,8 @@ async def test_worker_metrics_count_saga_outcomes_compensations_and_activities(
         "task_queue": processes.settings.task_queue,
         "workflow_type": "OrderWorkflow",
     }
-    assert moved("temporal_activity_execution_latency_count", **sdk) == pytest.approx(2)
+    # reserve_stock is a local activity of the workflow task (LOCAL_FORWARD_STEPS).
+    assert moved("temporal_local_activity_execution_latency_count", **sdk) == pytest.approx(2)
     assert re.search(r"^temporal_worker_task_slots_available\{", after, re.MULTILINE)
 
 

@@ -25,8 +25,11 @@ from tests.observability_support import Processes, place_order, process_settings
 pytestmark = pytest.mark.timeout(180)
 
 # The saga's steps up to the pivot, as the SDK's interceptor names their spans.
+# A checkout that waits (Prefer: wait) starts the saga with its outcome update.
+START = "StartUpdateWithStartWorkflow:OrderWorkflow"
 SAGA_SPANS = {
-    "StartWorkflow:OrderWorkflow",
+    START,
+    "HandleUpdate:outcome",
     "RunWorkflow:OrderWorkflow",
     "RunActivity:record_order",
     "RunActivity:reserve_stock",
@@ -106,7 +109,7 @@ async def test_one_checkout_is_one_trace_from_http_to_every_activity(
     assert SAGA_SPANS <= names
     # The workflow start is a child of the HTTP request, not a new root.
     (http,) = [s for s in checkout if s.name == "POST /orders" and s.parent is None]
-    (start,) = [s for s in checkout if s.name == "StartWorkflow:OrderWorkflow"]
+    (start,) = [s for s in checkout if s.name == START]
     assert start.parent is not None
     assert start.parent.trace_id == http.context.trace_id
     # Health probes are not traced.
