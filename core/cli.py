@@ -309,7 +309,7 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
             config, settings, data_dir=getattr(args, "data_dir", None), out=args.out
         )
     except BenchError as err:
-        raise CliError(str(err)) from None
+        raise CliError(str(err), err.exit_code) from None
     print(render(report))
     print(f"\nordersaga: results written to {out}")
     return 0 if report.ok else 1

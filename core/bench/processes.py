@@ -64,7 +64,14 @@ _NOT_INHERITED = (
 
 
 class BenchError(Exception):
-    """The bench cannot go on; the message says why (and which log to read)."""
+    """The bench cannot go on; the message says why (and which log to read).
+
+    Exit code 2 means: fix the invocation.
+    """
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def free_port() -> int:

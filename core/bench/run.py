@@ -461,7 +461,7 @@ def prepare_data_dir(data_dir: Path | None) -> tuple[Path, bool]:
     data_dir = data_dir.resolve()
     if data_dir.exists() and any(data_dir.iterdir()):
         raise BenchError(
-            f"{data_dir} is not empty; give the bench a new or empty --data-dir",
+            f"{data_dir} is not empty; give the bench a new or empty --data-dir", exit_code=2
         )
     data_dir.mkdir(parents=True, exist_ok=True)
     return data_dir, False
@@ -508,16 +508,21 @@ def run_bench(
     directory, temporary = prepare_data_dir(data_dir)
     out = out or (Path.cwd() if temporary else directory) / "bench-results.json"
     progress = Progress()
-    succeeded = False
+    # A temporary directory is removed unless the run failed: then its logs
+    # are what tells why.
+    keep = True
     try:
         bench = BenchRun(config, settings, directory, progress)
         result = asyncio.run(_run_until_interrupted(bench.run, progress))
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result.to_json(), indent=2) + "\n")
-        succeeded = result.ok
+        keep = not result.ok
         return result, out
+    except KeyboardInterrupt:
+        keep = False
+        raise
     finally:
-        if temporary and succeeded:
+        if temporary and not keep:
             shutil.rmtree(directory, ignore_errors=True)
         elif temporary:
-            progress.note(f"kept {directory} (logs in {directory / 'logs'})")
+            progress.note(f"kept {directory} for its logs ({directory / 'logs'})")
