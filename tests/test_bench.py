@@ -7,6 +7,7 @@ else runs, so no test asserts on them.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -185,7 +186,7 @@ def test_missed_targets_say_by_how_much() -> None:
 def test_an_open_loop_that_did_not_keep_up_misses_the_accept_target() -> None:
     phases = _phases()
     open_loop = next(p for p in phases if p.kind == OPEN)
-    lagging = PhaseResult(**{**open_loop.__dict__, "kept_up": False})
+    lagging = dataclasses.replace(open_loop, kept_up=False)
     targets = evaluate_targets(build_rows(phases), lagging, worker_peak_mib=100.0)
     accept = targets[4]
     assert not accept.met
