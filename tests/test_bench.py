@@ -199,6 +199,14 @@ def test_targets_without_a_measurement_are_missed_not_met() -> None:
     assert {t.detail for t in targets} == {"not measured"}
 
 
+def test_a_busy_machine_is_called_out_and_a_quiet_one_is_not() -> None:
+    quiet = _phases()
+    assert report.disturbance(quiet) is None
+    busy = [dataclasses.replace(p, other_cpu_seconds=p.seconds * 0.5) for p in quiet]
+    warning = report.disturbance(busy)
+    assert warning is not None and "used 50% of a core" in warning
+
+
 # --- rendering ---------------------------------------------------------------------
 
 

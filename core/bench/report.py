@@ -53,6 +53,8 @@ class PhaseResult:
     # request to the API's 202.
     latency: Latency
     usage: dict[str, Usage]
+    # CPU seconds spent by programs outside the bench during the phase.
+    other_cpu_seconds: float = 0.0
     errors: list[str] = field(default_factory=list)  # the first few, verbatim
     target_rate: float | None = None  # open loop only
     kept_up: bool | None = None  # open loop: every saga completed within the grace
@@ -292,6 +294,28 @@ def _accept_target(open_loop: PhaseResult | None, saga_throughput: float) -> Tar
     return Target(goal, target.value, met, "; ".join(notes))
 
 
+# Other programs may use this share of one core on average before the
+# report warns that the machine was not quiet.
+QUIET_MACHINE_SHARE = 0.05
+
+
+def disturbance(phases: Sequence[PhaseResult]) -> str | None:
+    """A warning when other programs used the machine during the measured phases."""
+    seconds = sum(p.seconds for p in phases)
+    if seconds <= 0:
+        return None
+    share = sum(p.other_cpu_seconds for p in phases) / seconds
+    if share < QUIET_MACHINE_SHARE:
+        return None
+    worst = max(phases, key=lambda p: p.other_cpu_seconds / p.seconds if p.seconds else 0.0)
+    worst_share = worst.other_cpu_seconds / worst.seconds if worst.seconds else 0.0
+    return (
+        f"WARNING: other programs used {share:.0%} of a core on average while the bench "
+        f"measured (up to {worst_share:.0%} during {worst.variant} {worst.kind} "
+        f"@{worst.concurrency or 'rate'}); these figures are disturbed: rerun on a quiet machine."
+    )
+
+
 # --- text ----------------------------------------------------------------------
 
 
@@ -371,6 +395,8 @@ def render(report: BenchReport) -> str:
             f"{_num(open_loop.throughput)}/s, "
             f"{'kept up' if open_loop.kept_up else 'DID NOT KEEP UP'}."
         )
+    if (warning := disturbance(report.phases)) is not None:
+        out.append(warning)
     out += ["", "Ratios saga / ceiling (throughput: higher is better; time: lower is better):"]
     ratio_rows = [
         [r.ceiling, _num(r.throughput, 2), _num(r.p50_single, 2), _num(r.p50_loaded, 2)]

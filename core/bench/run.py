@@ -367,7 +367,7 @@ class BenchRun:
                 last_done = max(last_done, last_mail)
         else:
             completed = len(ok)
-        usage = self.sampler.end(mark)
+        measured = self.sampler.end(mark)
         seconds = last_done - first_sent
         phase = PhaseResult(
             variant=variant.key,
@@ -378,7 +378,8 @@ class BenchRun:
             seconds=seconds,
             throughput=rate(completed, seconds),
             latency=Latency.of([o.latency for o in ok]),
-            usage=usage,
+            usage=measured.processes,
+            other_cpu_seconds=measured.other_cpu_seconds,
             errors=[o.error for o in outcomes if o.error][:MAX_ERRORS_KEPT],
             target_rate=target_rate,
             kept_up=kept_up,

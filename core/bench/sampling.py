@@ -78,9 +78,27 @@ class Usage:
 
 @dataclass(frozen=True)
 class Mark:
-    """CPU times at the start of a phase, per tree."""
+    """CPU times at the start of a phase: per tree, and of the whole machine."""
 
     cpu: dict[str, float] = field(default_factory=dict)
+    machine_cpu: float = 0.0
+
+
+@dataclass(frozen=True)
+class PhaseUsage:
+    processes: dict[str, Usage]
+    # CPU seconds the machine spent outside every measured tree during the
+    # phase: another program running beside the bench disturbs its figures.
+    other_cpu_seconds: float
+
+
+def machine_cpu_seconds() -> float:
+    """CPU seconds every core of the machine has spent busy since boot."""
+    times = psutil.cpu_times()
+    busy = times.user + times.system
+    for extra in ("nice", "irq", "softirq"):  # Linux's other kinds of busy time
+        busy += getattr(times, extra, 0.0)
+    return float(busy)
 
 
 class Sampler:
@@ -118,21 +136,24 @@ class Sampler:
             trees = list(self._trees.values())
             for tree in trees:
                 self._peaks[tree.name] = tree.rss_bytes()
-        return Mark({tree.name: tree.cpu_seconds() for tree in trees})
+        return Mark({tree.name: tree.cpu_seconds() for tree in trees}, machine_cpu_seconds())
 
-    def end(self, mark: Mark) -> dict[str, Usage]:
+    def end(self, mark: Mark) -> PhaseUsage:
         """CPU seconds since ``mark`` and the peak memory of each tree measured since."""
         self._sample()
         with self._lock:
             trees = [t for t in self._trees.values() if t.name in mark.cpu]
             peaks = dict(self._peaks)
-        return {
+        machine = machine_cpu_seconds() - mark.machine_cpu
+        processes = {
             tree.name: Usage(
                 cpu_seconds=max(0.0, tree.cpu_seconds() - mark.cpu[tree.name]),
                 peak_rss_mib=peaks.get(tree.name, 0) / MIB,
             )
             for tree in trees
         }
+        ours = sum(use.cpu_seconds for use in processes.values())
+        return PhaseUsage(processes, max(0.0, machine - ours))
 
     def _sample(self) -> None:
         with self._lock:
