@@ -19,23 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from core.bench import report
+from core.bench import report, results
 from core.bench.books import Books
 from core.bench.machine import Machine
-from core.bench.report import (
-    CLOSED,
-    OPEN,
-    BenchReport,
-    PhaseResult,
-    build_ratios,
-    build_rows,
-    evaluate_targets,
-    markdown_table,
-    render,
-)
+from core.bench.report import BenchReport, markdown_table, render
+from core.bench.results import CLOSED, OPEN, PhaseResult, build_ratios, build_rows
 from core.bench.sampling import Usage
 from core.bench.shop import Shop, ShopProduct
 from core.bench.stats import Latency, percentile, rate, ratio
+from core.bench.targets import evaluate_targets
 from core.cli import build_parser
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,7 +77,7 @@ def test_rate_and_ratio_never_divide_by_zero() -> None:
 
 
 def _usage(cpu: float = 1.0, rss: float = 100.0) -> dict[str, Usage]:
-    return {name: Usage(cpu, rss) for name in report.PROCESSES}
+    return {name: Usage(cpu, rss) for name in results.PROCESSES}
 
 
 def _phase(
@@ -139,7 +131,7 @@ def _phases(*, saga_throughput: float = 40.0, saga_single: float = 0.040) -> lis
 
 def test_each_variant_gets_one_row_from_its_phases() -> None:
     rows = build_rows(_phases())
-    assert [r.label for r in rows] == [v.label for v in report.VARIANTS]
+    assert [r.label for r in rows] == [v.label for v in results.VARIANTS]
     saga = rows[0]
     assert saga.throughput == 40.0
     assert saga.loaded.p50_ms == pytest.approx(300.0)
@@ -152,11 +144,11 @@ def test_each_variant_gets_one_row_from_its_phases() -> None:
 
 def test_ratios_divide_the_saga_by_each_ceiling() -> None:
     ratios = {r.ceiling: r for r in build_ratios(build_rows(_phases()))}
-    assert list(ratios) == [v.label for v in report.CEILINGS]
-    noop = ratios[report.NOOP.label]
+    assert list(ratios) == [v.label for v in results.CEILINGS]
+    noop = ratios[results.NOOP.label]
     assert noop.throughput == pytest.approx(40.0 / 45.0)
     assert noop.p50_single == pytest.approx(40.0 / 30.0)
-    assert ratios[report.NAIVE.label].throughput == pytest.approx(40.0 / 25.0)
+    assert ratios[results.NAIVE.label].throughput == pytest.approx(40.0 / 25.0)
 
 
 def test_targets_are_met_with_their_margin() -> None:
@@ -241,7 +233,7 @@ def _report(problems: list[str] | None = None) -> BenchReport:
 
 def test_the_rendered_report_has_every_part() -> None:
     text = render(_report(problems=["naive books: order x: 2 captures"]))
-    for variant in report.VARIANTS:
+    for variant in results.VARIANTS:
         assert variant.label in text
     assert "Ratios saga / ceiling" in text
     assert "Test CPU, 2 logical cores" in text
@@ -322,18 +314,18 @@ def test_a_quick_run_measures_every_variant_and_the_books_balance(tmp_path: Path
         timeout=240,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    results = json.loads(out.read_text())
-    assert results["ok"] is True
-    closed = [p for p in results["phases"] if p["kind"] == CLOSED]
+    found = json.loads(out.read_text())
+    assert found["ok"] is True
+    closed = [p for p in found["phases"] if p["kind"] == CLOSED]
     measured = {(p["variant"], p["concurrency"] == 1) for p in closed}
-    assert measured == {(v.key, single) for v in report.VARIANTS for single in (True, False)}
-    open_loops = [p for p in results["phases"] if p["kind"] == OPEN]
+    assert measured == {(v.key, single) for v in results.VARIANTS for single in (True, False)}
+    open_loops = [p for p in found["phases"] if p["kind"] == OPEN]
     assert len(open_loops) == 1
-    for phase in results["phases"]:
+    for phase in found["phases"]:
         assert phase["completed"] == phase["requested"] > 0, phase
-    assert [b["stack"] for b in results["books"]] == ["main", "naive"]
-    for books in results["books"]:
+    assert [b["stack"] for b in found["books"]] == ["main", "naive"]
+    for books in found["books"]:
         assert books["ok"], books
         assert books["orders"] > 0
-    assert {row["variant"] for row in results["rows"]} == {v.key for v in report.VARIANTS}
+    assert {row["variant"] for row in found["rows"]} == {v.key for v in results.VARIANTS}
     assert "Ratios saga / ceiling" in done.stdout
