@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import socket
 import sys
 from collections.abc import Sequence
@@ -74,15 +75,48 @@ class BenchError(Exception):
         self.exit_code = exit_code
 
 
-def free_port() -> int:
+def _ephemeral_ports() -> tuple[int, int]:
+    """The range the kernel picks outgoing connections' local ports from."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A free port *below* the ephemeral range.
+
+    A port the kernel hands out for ``bind(0)`` is in the ephemeral range, so
+    any outgoing connection on the machine (ours, or another program's) may
+    take it before the server it was meant for binds it; one below the range
+    is only ever taken by a listener.
+    """
+    low, _ = _ephemeral_ports()
+    choices = random.Random()
+    for _ in range(200):
+        port = choices.randint(max(1024, low - 12000), low - 1)
+        if _bindable(port):
+            return port
+    with socket.socket() as sock:  # a crowded machine: take what the kernel gives
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        chosen: int = sock.getsockname()[1]
+        return chosen
 
 
 def python_module(module: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", module, *args]
+    # -P: the working directory is not put on sys.path, so a stray `core`
+    # package in it (say, /tmp) cannot stand in for ordersaga's own.
+    return [sys.executable, "-P", "-m", module, *args]
 
 
 @dataclass
@@ -152,10 +186,23 @@ class Processes:
                     f"see {self.log_path(child.name)}"
                 )
 
+    def forget(self, child: Child) -> None:
+        """Drop a child that exited on its own (it is being replaced)."""
+        self.children.remove(child)
+
     async def stop_all(self) -> None:
         hurry = asyncio.Event()  # never set: each child gets its full stop timeout
         while self.children:
             await self.children.pop().stop(hurry)
+
+
+def inherited_env() -> dict[str, str]:
+    """This process's environment without what would point a child elsewhere."""
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if key not in _NOT_INHERITED and key.removeprefix("ORDERSAGA_") not in _NOT_INHERITED
+    }
 
 
 def child_env(
@@ -167,11 +214,7 @@ def child_env(
     signing_key_pem: str,
 ) -> dict[str, str]:
     """The environment of a stack process: this stack's servers and keys, nothing inherited."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in _NOT_INHERITED and key.removeprefix("ORDERSAGA_") not in _NOT_INHERITED
-    }
+    env = inherited_env()
     env.update(
         ORDERSAGA_MODE="dev",
         ORDERSAGA_DATA_DIR=str(data_dir),
@@ -224,6 +267,28 @@ async def wait_for_temporal(processes: Processes, address: str) -> Client:
             if loop.time() > deadline:
                 raise BenchError(f"Temporal at {address} did not answer in time") from err
             await asyncio.sleep(0.25)
+
+
+# A port chosen free can still be taken before the server binds it (and the
+# dev server picks some of its own ports at random): try again on another.
+BIND_ATTEMPTS = 3
+
+
+async def start_temporal(processes: Processes, *, db_file: Path, tuned: bool) -> tuple[Client, str]:
+    """The dev server on a free port, and a client of it; its address."""
+    for attempt in range(1, BIND_ATTEMPTS + 1):
+        port = free_port()
+        argv = temporal_argv(port=port, db_file=db_file, tuned=tuned)
+        child = processes.start("temporal", argv, inherited_env())
+        address = f"127.0.0.1:{port}"
+        try:
+            return await wait_for_temporal(processes, address), address
+        except BenchError:
+            log = processes.log_path("temporal").read_text(errors="replace")
+            if attempt == BIND_ATTEMPTS or child.running or "address already in use" not in log:
+                raise
+            processes.forget(child)
+    raise AssertionError("unreachable")  # the last attempt returns or raises
 
 
 async def wait_for_pollers(

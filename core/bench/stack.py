@@ -25,11 +25,10 @@ from core.bench.processes import (
     create_database,
     free_port,
     python_module,
-    temporal_argv,
+    start_temporal,
     wait_for_api,
     wait_for_pollers,
     wait_for_port,
-    wait_for_temporal,
 )
 from core.bench.shop import Shop
 from core.db import SessionFactory, create_engine, create_session_factory
@@ -77,24 +76,20 @@ async def start_stack(
     """Start the stack's processes and wait until each one serves; stop them all on failure."""
     url = await create_database(postgres, database)
     processes = Processes(data_dir / "logs" / name)
-    temporal_port, api_port, smtp_port = free_port(), free_port(), free_port()
-    address = f"127.0.0.1:{temporal_port}"
-    env = child_env(
-        data_dir=data_dir / name,
-        database_url=url,
-        temporal_address=address,
-        smtp_port=smtp_port,
-        signing_key_pem=signing_key,
-    )
-    env["ORDERSAGA_TASK_QUEUE"] = task_queue
+    api_port, smtp_port = free_port(), free_port()
     try:
-        processes.start("smtp", python_module("core.bench.smtp", "--port", str(smtp_port)), env)
         # The naive stack runs the dev server as it comes: no tuning, no pragmas.
-        temporal_cmd = temporal_argv(
-            port=temporal_port, db_file=data_dir / f"temporal-{name}.db", tuned=not naive
+        db_file = data_dir / f"temporal-{name}.db"
+        temporal, address = await start_temporal(processes, db_file=db_file, tuned=not naive)
+        env = child_env(
+            data_dir=data_dir / name,
+            database_url=url,
+            temporal_address=address,
+            smtp_port=smtp_port,
+            signing_key_pem=signing_key,
         )
-        processes.start("temporal", temporal_cmd, env)
-        temporal = await wait_for_temporal(processes, address)
+        env["ORDERSAGA_TASK_QUEUE"] = task_queue
+        processes.start("smtp", python_module("core.bench.smtp", "--port", str(smtp_port)), env)
         if naive:
             processes.start("worker", python_module("core.bench.worker", "--naive"), env)
             api_cmd = python_module("core.cli", "api", "--port", str(api_port))
