@@ -283,6 +283,38 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
+    """Measure the saga beside its ceilings on a fresh embedded stack; exit 1 if the books fail."""
+    from dataclasses import replace
+
+    from core.bench.processes import BenchError
+    from core.bench.report import render
+    from core.bench.run import QUICK, BenchConfig, run_bench
+
+    config = QUICK if args.quick else BenchConfig()
+    chosen = {
+        name: value
+        for name, value in (
+            ("orders", args.orders),
+            ("concurrency", args.concurrency),
+            ("single_orders", args.single_orders),
+            ("rate", args.rate),
+            ("open_seconds", args.open_seconds),
+        )
+        if value is not None
+    }
+    config = replace(config, **chosen)
+    try:
+        report, out = run_bench(
+            config, settings, data_dir=getattr(args, "data_dir", None), out=args.out
+        )
+    except BenchError as err:
+        raise CliError(str(err), err.exit_code) from None
+    print(render(report))
+    print(f"\nordersaga: results written to {out}")
+    return 0 if report.ok else 1
+
+
 # --- parser -----------------------------------------------------------------------
 
 
@@ -294,6 +326,26 @@ def _port(text: str) -> int:
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"port out of range (1-65535): {port}")
     return port
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0: {text}")
+    return value
 
 
 Command = Callable[[Settings, argparse.Namespace], int]
@@ -363,6 +415,42 @@ def build_parser() -> argparse.ArgumentParser:
         "--with-temporal",
         action="store_true",
         help="also check that every pending order has a running workflow",
+    )
+    bench = add(
+        "bench",
+        cmd_bench,
+        "benchmark the saga against its ceilings on a fresh embedded stack "
+        "(exit 1 if the books do not balance)",
+    )
+    bench.add_argument(
+        "--quick", action="store_true", help="a small run (under a minute) for a smoke test"
+    )
+    bench.add_argument(
+        "--orders", type=_positive_int, default=None, help="requests per variant at --concurrency"
+    )
+    bench.add_argument(
+        "--concurrency", type=_positive_int, default=None, help="requests in flight (default 16)"
+    )
+    bench.add_argument(
+        "--single-orders",
+        type=_positive_int,
+        default=None,
+        help="requests per variant at concurrency 1",
+    )
+    bench.add_argument(
+        "--rate",
+        type=_positive_float,
+        default=None,
+        help="open-loop orders per second (default: 70%% of the saga's closed-loop throughput)",
+    )
+    bench.add_argument(
+        "--open-seconds", type=_positive_float, default=None, help="open-loop duration"
+    )
+    bench.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="the JSON results (default: bench-results.json in the cwd, or in --data-dir)",
     )
     add(
         "register-search-attributes",

@@ -1,0 +1,56 @@
+"""The machine a run measured, so figures are never compared across machines by accident."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from core.devstack import temporal_binary
+
+
+@dataclass(frozen=True)
+class Machine:
+    cpu_model: str
+    logical_cores: int
+    physical_cores: int
+    ram_gib: float
+    os: str
+    python: str
+    temporal_cli: str
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _temporal_version() -> str:
+    try:
+        done = subprocess.run(
+            [temporal_binary(), "--version"], capture_output=True, text=True, timeout=30
+        )
+    except Exception:  # a missing binary is reported by the stack itself
+        return "temporal CLI: unknown"
+    return done.stdout.strip() or "temporal CLI: unknown"
+
+
+def describe_machine() -> Machine:
+    return Machine(
+        cpu_model=_cpu_model(),
+        logical_cores=os.cpu_count() or 0,
+        physical_cores=psutil.cpu_count(logical=False) or 0,
+        ram_gib=psutil.virtual_memory().total / 1024**3,
+        os=platform.platform(),
+        python=platform.python_version(),
+        temporal_cli=_temporal_version(),
+    )

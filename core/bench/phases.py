@@ -1,0 +1,334 @@
+"""The bench run: start the stacks, run every phase, check the books, build the report.
+
+The run, in order (each phase measured alone on the machine):
+
+1. PostgreSQL (one server; a database per stack).
+2. The main stack: SMTP sink, the Temporal dev server with the stack's
+   tuning, the bench worker (product worker + ceilings), the bench API
+   (product app + ceilings' endpoints). A shop: products, customers.
+3. Warm-up of every variant (not measured), then the saga closed loop at C,
+   the saga open loop at R, the saga at concurrency 1, and ceilings (a), (b),
+   (c) at C and at 1. The books and the audit of the main database.
+4. The main stack stops; the naive stack starts: SMTP sink, a dev server
+   with default settings, the naive worker, ``ordersaga api``. Warm-up, (d)
+   at C and at 1, the books and the audit of its database.
+5. Everything stops (also on Ctrl-C or an error); the report is built.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from core.bench import driver, results, targets
+from core.bench.books import Books, check_books, summarize
+from core.bench.config import BenchConfig
+from core.bench.driver import Outcome, Progress, Send
+from core.bench.machine import Machine, describe_machine
+from core.bench.processes import Postgres, start_postgres
+from core.bench.report import BenchReport
+from core.bench.results import CLOSED, OPEN, PhaseResult, Variant
+from core.bench.sampling import Mark, ProcessTree, Sampler
+from core.bench.shop import Shop, open_shop
+from core.bench.stack import Stack, signing_key_pem, start_stack
+from core.bench.stats import Latency, rate
+from core.settings import Settings
+
+MAX_ERRORS_KEPT = 5
+PAUSE_BETWEEN_PHASES = 0.5  # seconds: let the previous phase's tail settle
+
+
+class BenchRun:
+    def __init__(
+        self, config: BenchConfig, settings: Settings, data_dir: Path, progress: Progress
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self.data_dir = data_dir
+        self.progress = progress
+        self.sampler = Sampler()
+        self.phases: list[PhaseResult] = []
+        self.books: list[Books] = []
+        self._key = signing_key_pem()
+        self._postgres: Postgres | None = None
+        self._stacks: list[Stack] = []
+
+    # --- the run ------------------------------------------------------------
+
+    async def run(self) -> BenchReport:
+        started = time.monotonic()
+        machine = await asyncio.to_thread(describe_machine)
+        self.sampler.add(ProcessTree("driver", os.getpid(), recursive=False))
+        self.sampler.start()
+        try:
+            self.progress.note(f"starting PostgreSQL in {self.data_dir}")
+            self._postgres = await start_postgres(self.data_dir / "pg")
+            self.sampler.add(ProcessTree("postgres", self._postgres.pid))
+
+            main = await self._start_stack("main", database="postgres", naive=False)
+            await self._measure_main(main)
+            self.books.append(await self._check(main))
+            await self._stop_stack(main)
+
+            naive = await self._start_stack("naive", database="naive", naive=True)
+            await self._measure_naive(naive)
+            self.books.append(await self._check(naive))
+            await self._stop_stack(naive)
+        finally:
+            await self._teardown()
+        return self._report(machine, time.monotonic() - started)
+
+    async def _measure_main(self, stack: Stack) -> None:
+        c = self.config
+        shop = await self._open_shop(stack)
+        saga = driver.checkout(stack.api, shop, wait=True)
+        ceilings: list[tuple[Variant, Send]] = [
+            (results.EMPTY, driver.workflow_ceiling(stack.api, shop, "/bench/empty-workflow")),
+            (results.NOOP, driver.workflow_ceiling(stack.api, shop, "/bench/noop-saga")),
+            (results.FLOOR, driver.floor(stack.api, shop)),
+        ]
+        await self._warm_up(stack, results.SAGA, saga, sagas=True)
+        for variant, send in ceilings:
+            await self._warm_up(stack, variant, send, sagas=False)
+
+        loaded = await self._closed(stack, results.SAGA, saga, c.orders, c.concurrency, sagas=True)
+        open_rate = c.rate or targets.OPEN_LOOP_SHARE * loaded.throughput
+        await self._open(stack, driver.checkout(stack.api, shop, wait=False), open_rate)
+        await self._closed(stack, results.SAGA, saga, c.single_orders, 1, sagas=True)
+        # The ceilings answer when their work is done: nothing to wait for after.
+        for variant, send in ceilings:
+            await self._closed(stack, variant, send, c.orders, c.concurrency, sagas=False)
+            await self._closed(stack, variant, send, c.single_orders, 1, sagas=False)
+
+    async def _measure_naive(self, stack: Stack) -> None:
+        c = self.config
+        shop = await self._open_shop(stack)
+        naive = driver.checkout(stack.api, shop, wait=True)
+        await self._warm_up(stack, results.NAIVE, naive, sagas=True)
+        await self._closed(stack, results.NAIVE, naive, c.orders, c.concurrency, sagas=True)
+        await self._closed(stack, results.NAIVE, naive, c.single_orders, 1, sagas=True)
+
+    # --- stacks -------------------------------------------------------------
+
+    async def _start_stack(self, name: str, *, database: str, naive: bool) -> Stack:
+        assert self._postgres is not None
+        self.progress.note(f"starting the {name} stack")
+        stack = await start_stack(
+            name,
+            postgres=self._postgres,
+            database=database,
+            data_dir=self.data_dir,
+            signing_key=self._key,
+            task_queue=self.settings.task_queue,
+            naive=naive,
+        )
+        self._stacks.append(stack)
+        for child in stack.processes.children:
+            self.sampler.add(ProcessTree(child.name, child.process.pid))
+        return stack
+
+    async def _stop_stack(self, stack: Stack) -> None:
+        for child in stack.processes.children:
+            self.sampler.remove(child.name)
+        self._stacks.remove(stack)
+        await stack.close()
+
+    async def _teardown(self) -> None:
+        """Stop whatever still runs; each step even if another failed."""
+        for stack in reversed(self._stacks):
+            with contextlib.suppress(Exception):
+                await stack.close()
+        self._stacks.clear()
+        self.sampler.stop()
+        if self._postgres is not None:
+            await asyncio.to_thread(self._postgres.stop)
+            self._postgres = None
+
+    async def _open_shop(self, stack: Stack) -> Shop:
+        c = self.config
+        stack.shop = await open_shop(
+            stack.api, stack.sessions, customers=c.customers, products=c.products, stock=c.stock
+        )
+        return stack.shop
+
+    async def _check(self, stack: Stack) -> Books:
+        assert stack.shop is not None
+        self.progress.note(f"checking the books of the {stack.name} stack")
+        return await check_books(
+            stack.name,
+            stack.sessions,
+            order_ids=stack.order_ids,
+            initial_stock={p.id: p.stock for p in stack.shop.products},
+            temporal=stack.temporal,
+        )
+
+    # --- phases -------------------------------------------------------------
+
+    async def _warm_up(self, stack: Stack, variant: Variant, send: Send, *, sagas: bool) -> None:
+        """Unmeasured requests first: connection pools, caches and imports fill up."""
+        n = self.config.warmup
+        if n <= 0:
+            return
+        self.progress.start(f"warm-up {variant.label}", n)
+        outcomes = await driver.closed_loop(n, min(4, self.config.concurrency), send, self.progress)
+        stack.order_ids += [o.order_id for o in outcomes if o.order_id]
+        if sagas:
+            ids = [o.order_id for o in outcomes if o.ok and o.order_id]
+            await driver.wait_for_sagas(stack.sessions, ids, self.config.grace_seconds)
+        self.progress.finish(f"{sum(o.ok for o in outcomes)}/{n} ok")
+
+    async def _closed(
+        self, stack: Stack, variant: Variant, send: Send, n: int, concurrency: int, *, sagas: bool
+    ) -> PhaseResult:
+        await asyncio.sleep(PAUSE_BETWEEN_PHASES)
+        self.progress.start(f"{variant.label} @{concurrency}", n)
+        clock = _Clock.now()
+        mark = self.sampler.begin()
+        outcomes = await driver.closed_loop(n, concurrency, send, self.progress)
+        return await self._finish(
+            stack, variant, CLOSED, concurrency, n, outcomes, clock, mark, sagas=sagas
+        )
+
+    async def _open(self, stack: Stack, send: Send, target_rate: float) -> PhaseResult:
+        c = self.config
+        await asyncio.sleep(PAUSE_BETWEEN_PHASES)
+        target_rate = max(target_rate, 0.1)
+        n = max(1, round(target_rate * c.open_seconds))
+        self.progress.start(f"saga open loop {target_rate:.1f}/s", n)
+        clock = _Clock.now()
+        mark = self.sampler.begin()
+        run = await driver.open_loop(target_rate, c.open_seconds, send, self.progress)
+        ids = [o.order_id for o in run.outcomes if o.ok and o.order_id]
+        in_time = await driver.wait_for_sagas(stack.sessions, ids, c.open_grace_seconds)
+        kept_up = len(in_time) == len(ids) == n
+        return await self._finish(
+            stack,
+            results.SAGA,
+            OPEN,
+            0,
+            n,
+            run.outcomes,
+            clock,
+            mark,
+            sagas=True,
+            target_rate=target_rate,
+            kept_up=kept_up,
+            max_send_lag_ms=run.max_send_lag * 1000,
+        )
+
+    async def _finish(
+        self,
+        stack: Stack,
+        variant: Variant,
+        kind: str,
+        concurrency: int,
+        requested: int,
+        outcomes: list[Outcome],
+        clock: _Clock,
+        mark: Mark,
+        *,
+        sagas: bool,
+        target_rate: float | None = None,
+        kept_up: bool | None = None,
+        max_send_lag_ms: float | None = None,
+    ) -> PhaseResult:
+        stack.order_ids += [o.order_id for o in outcomes if o.order_id]
+        ok = [o for o in outcomes if o.ok]
+        first_sent = min((o.sent_at for o in outcomes), default=clock.loop)
+        last_done = max((o.done_at for o in ok), default=first_sent)
+        if sagas:
+            # Completed = confirmed and its mail sent, read where the saga wrote it.
+            ids = [o.order_id for o in ok if o.order_id]
+            done = await driver.wait_for_sagas(stack.sessions, ids, self.config.grace_seconds)
+            completed = len(done)
+            if done:
+                last_mail = clock.to_loop(max(done.values()).timestamp())
+                last_done = max(last_done, last_mail)
+        else:
+            completed = len(ok)
+        measured = self.sampler.end(mark)
+        seconds = last_done - first_sent
+        phase = PhaseResult(
+            variant=variant.key,
+            kind=kind,
+            concurrency=concurrency,
+            requested=requested,
+            completed=completed,
+            seconds=seconds,
+            throughput=rate(completed, seconds),
+            latency=Latency.of([o.latency for o in ok]),
+            usage=measured.processes,
+            other_cpu_seconds=measured.other_cpu_seconds,
+            errors=[o.error for o in outcomes if o.error][:MAX_ERRORS_KEPT],
+            target_rate=target_rate,
+            kept_up=kept_up,
+            max_send_lag_ms=max_send_lag_ms,
+        )
+        self.phases.append(phase)
+        self.progress.finish(
+            f"{completed}/{requested} done, {phase.throughput:.1f}/s, "
+            f"p50 {phase.latency.p50_ms:.0f} ms, p99 {phase.latency.p99_ms:.0f} ms"
+        )
+        return phase
+
+    # --- the report -----------------------------------------------------------
+
+    def _report(self, machine: Machine, seconds: float) -> BenchReport:
+        rows = results.build_rows(self.phases)
+        open_loop = next((p for p in self.phases if p.kind == OPEN), None)
+        main_worker = max(
+            (
+                p.usage["worker"].peak_rss_mib
+                for p in self.phases
+                if p.variant != results.NAIVE.key and "worker" in p.usage
+            ),
+            default=float("nan"),
+        )
+        problems: list[str] = []
+        for phase in self.phases:
+            if phase.completed != phase.requested:
+                label = f"{phase.variant} {phase.kind} @{phase.concurrency or 'rate'}"
+                errors = "; ".join(phase.errors[:2]) or "not completed in time"
+                problems.append(
+                    f"{label}: {phase.completed}/{phase.requested} completed ({errors})"
+                )
+        for books in self.books:
+            problems += summarize(books)
+        config = asdict(self.config)
+        return BenchReport(
+            config=config,
+            machine=machine,
+            seconds=seconds,
+            phases=self.phases,
+            rows=rows,
+            ratios=results.build_ratios(rows),
+            targets=targets.evaluate_targets(rows, open_loop, main_worker),
+            books=self.books,
+            problems=problems,
+        )
+
+
+@dataclass(frozen=True)
+class _Clock:
+    """The event loop's clock and the wall clock read together, to convert between them.
+
+    Requests are timed on the loop's monotonic clock; the saga's completion
+    is a timestamp written by PostgreSQL on the same machine's wall clock.
+    """
+
+    loop: float
+    wall: float
+
+    @classmethod
+    def now(cls) -> _Clock:
+        return cls(asyncio.get_running_loop().time(), time.time())
+
+    def to_loop(self, wall: float) -> float:
+        return self.loop + (wall - self.wall)
+
+
+# --- entry point ------------------------------------------------------------------

@@ -1,0 +1,345 @@
+"""Starting and stopping the bench's processes: PostgreSQL, Temporal, SMTP sink, worker, API.
+
+Each one is a real OS process, started the way ``ordersaga dev`` starts its
+own (``core.devstack``: ``spawn`` puts it in its own process group and has it
+killed if the bench dies), with its output in ``<data dir>/logs/``. A process
+that exits while the bench waits for it to come up is reported with its log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import socket
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+
+from core.devstack import (
+    DEV_SERVER_TUNING,
+    Child,
+    _start_embedded_postgres,
+    search_attribute_flags,
+    spawn,
+    temporal_binary,
+)
+from core.migrate import upgrade
+
+STARTUP_TIMEOUT = 120.0  # seconds; a busy two-core machine starts Temporal slowly
+STOP_TIMEOUT = 20.0
+
+# Inherited settings that would point a process at another database, Temporal
+# or collector; the bench sets its own. Every other ORDERSAGA_ setting (pool
+# sizes, worker slots, log level...) is passed on, so it can be benchmarked.
+_NOT_INHERITED = (
+    "DATABASE_URL",
+    "TEMPORAL_ADDRESS",
+    "TEMPORAL_NAMESPACE",
+    "TEMPORAL_API_KEY",
+    "TEMPORAL_TLS",
+    "TEMPORAL_TLS_CLIENT_CERT_PATH",
+    "TEMPORAL_TLS_CLIENT_KEY_PATH",
+    "TEMPORAL_TLS_SERVER_CA_CERT_PATH",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTLP_ENDPOINT",
+    "MODE",
+    "DATA_DIR",
+    "JWT_PRIVATE_KEYS",
+    "JWT_PUBLIC_KEYS",
+    "JWKS_URL",
+    "SMTP_HOST",
+    "SMTP_PORT",
+    "CHECKOUT_RATE_LIMIT",
+)
+
+
+class BenchError(Exception):
+    """The bench cannot go on; the message says why (and which log to read).
+
+    Exit code 2 means: fix the invocation.
+    """
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _ephemeral_ports() -> tuple[int, int]:
+    """The range the kernel picks outgoing connections' local ports from."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A free port *below* the ephemeral range.
+
+    A port the kernel hands out for ``bind(0)`` is in the ephemeral range, so
+    any outgoing connection on the machine (ours, or another program's) may
+    take it before the server it was meant for binds it; one below the range
+    is only ever taken by a listener.
+    """
+    low, _ = _ephemeral_ports()
+    choices = random.Random()
+    for _ in range(200):
+        port = choices.randint(max(1024, low - 12000), low - 1)
+        if _bindable(port):
+            return port
+    with socket.socket() as sock:  # a crowded machine: take what the kernel gives
+        sock.bind(("127.0.0.1", 0))
+        chosen: int = sock.getsockname()[1]
+        return chosen
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    # -P: the working directory is not put on sys.path, so a stray `core`
+    # package in it (say, /tmp) cannot stand in for ordersaga's own.
+    return [sys.executable, "-P", "-m", module, *args]
+
+
+@dataclass
+class Postgres:
+    """The embedded PostgreSQL server holding every database of the run."""
+
+    server: Any  # embedded_postgres' server handle (untyped library)
+
+    @property
+    def pid(self) -> int:
+        pid: int = self.server.get_pid()
+        return pid
+
+    def url(self, database: str = "postgres") -> str:
+        return str(self.server.get_uri(database))
+
+    def stop(self) -> None:
+        self.server.cleanup()
+
+
+async def start_postgres(pgdata: Path) -> Postgres:
+    try:
+        server = await asyncio.to_thread(_start_embedded_postgres, pgdata)
+    except Exception as err:  # the library raises many kinds; say where to look
+        raise BenchError(f"PostgreSQL did not start; see {pgdata / 'log'}") from err
+    return Postgres(server)
+
+
+async def create_database(postgres: Postgres, name: str) -> str:
+    """A new, migrated database on ``postgres``; its URL."""
+
+    def create() -> None:
+        # CREATE DATABASE cannot run inside a transaction: autocommit.
+        with psycopg.connect(postgres.url(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+    if name != "postgres":
+        await asyncio.to_thread(create)
+    url = postgres.url(name)
+    await asyncio.to_thread(upgrade, url)
+    return url
+
+
+@dataclass
+class Processes:
+    """The children started so far, stopped last-started first."""
+
+    log_dir: Path
+    children: list[Child] = field(default_factory=list)
+
+    def start(self, name: str, argv: Sequence[str], env: dict[str, str]) -> Child:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_path(name).open("ab") as log:
+            child = spawn(name, argv, env, output=log, stop_timeout=STOP_TIMEOUT)
+        self.children.append(child)
+        return child
+
+    def log_path(self, name: str) -> Path:
+        return self.log_dir / f"{name}.log"
+
+    def check(self) -> None:
+        """Raise if a child has exited: the bench cannot measure a broken stack."""
+        for child in self.children:
+            if not child.running:
+                raise BenchError(
+                    f"the {child.name} exited with code {child.process.returncode}; "
+                    f"see {self.log_path(child.name)}"
+                )
+
+    def forget(self, child: Child) -> None:
+        """Drop a child that exited on its own (it is being replaced)."""
+        self.children.remove(child)
+
+    async def stop_all(self) -> None:
+        hurry = asyncio.Event()  # never set: each child gets its full stop timeout
+        while self.children:
+            await self.children.pop().stop(hurry)
+
+
+def inherited_env() -> dict[str, str]:
+    """This process's environment without what would point a child elsewhere."""
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if key not in _NOT_INHERITED and key.removeprefix("ORDERSAGA_") not in _NOT_INHERITED
+    }
+
+
+def child_env(
+    *,
+    data_dir: Path,
+    database_url: str,
+    temporal_address: str,
+    smtp_port: int,
+    signing_key_pem: str,
+) -> dict[str, str]:
+    """The environment of a stack process: this stack's servers and keys, nothing inherited."""
+    env = inherited_env()
+    env.update(
+        ORDERSAGA_MODE="dev",
+        ORDERSAGA_DATA_DIR=str(data_dir),
+        DATABASE_URL=database_url,
+        TEMPORAL_ADDRESS=temporal_address,
+        ORDERSAGA_SMTP_HOST="127.0.0.1",
+        ORDERSAGA_SMTP_PORT=str(smtp_port),
+        # Every process signs and verifies with the same key, as one deployment would.
+        ORDERSAGA_JWT_PRIVATE_KEYS=json.dumps([signing_key_pem]),
+        # The load comes from a handful of users; the per-user checkout limit
+        # (30 per minute) would turn the bench into a test of the limiter.
+        ORDERSAGA_CHECKOUT_RATE_LIMIT="0",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def temporal_argv(*, port: int, db_file: Path, tuned: bool) -> list[str]:
+    """The dev server; ``tuned`` adds the stack's tuning (``DEV_SERVER_TUNING``).
+
+    Untuned is the dev server's defaults: ceiling (d) runs on it. Both keep
+    their history in a SQLite file, as ``ordersaga dev`` does.
+    """
+    return [
+        temporal_binary(),
+        "server",
+        "start-dev",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--headless",
+        "--db-filename",
+        str(db_file),
+        *search_attribute_flags(),
+        *(DEV_SERVER_TUNING if tuned else ()),
+        "--log-level",
+        "warn",
+    ]
+
+
+async def wait_for_temporal(processes: Processes, address: str) -> Client:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STARTUP_TIMEOUT
+    while True:
+        processes.check()
+        try:
+            return await Client.connect(address)
+        except Exception as err:  # not answering yet
+            if loop.time() > deadline:
+                raise BenchError(f"Temporal at {address} did not answer in time") from err
+            await asyncio.sleep(0.25)
+
+
+# A port chosen free can still be taken before the server binds it (and the
+# dev server picks some of its own ports at random): try again on another.
+BIND_ATTEMPTS = 3
+
+
+async def start_temporal(processes: Processes, *, db_file: Path, tuned: bool) -> tuple[Client, str]:
+    """The dev server on a free port, and a client of it; its address."""
+    for attempt in range(1, BIND_ATTEMPTS + 1):
+        port = free_port()
+        argv = temporal_argv(port=port, db_file=db_file, tuned=tuned)
+        child = processes.start("temporal", argv, inherited_env())
+        address = f"127.0.0.1:{port}"
+        try:
+            return await wait_for_temporal(processes, address), address
+        except BenchError:
+            log = processes.log_path("temporal").read_text(errors="replace")
+            if attempt == BIND_ATTEMPTS or child.running or "address already in use" not in log:
+                raise
+            processes.forget(child)
+    raise AssertionError("unreachable")  # the last attempt returns or raises
+
+
+async def wait_for_pollers(
+    processes: Processes, client: Client, task_queue: str, *, activities: bool = True
+) -> None:
+    """Until a worker polls ``task_queue`` (for workflow tasks, and activity tasks)."""
+    kinds = [TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW]
+    if activities:
+        kinds.append(TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STARTUP_TIMEOUT
+    for kind in kinds:
+        request = DescribeTaskQueueRequest(
+            namespace=client.namespace, task_queue=TaskQueue(name=task_queue), task_queue_type=kind
+        )
+        while not (await client.workflow_service.describe_task_queue(request)).pollers:
+            processes.check()
+            if loop.time() > deadline:
+                raise BenchError(f"no worker polls task queue {task_queue!r}")
+            await asyncio.sleep(0.25)
+
+
+async def wait_for_port(processes: Processes, port: int) -> None:
+    """Until something accepts connections on 127.0.0.1:``port``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STARTUP_TIMEOUT
+    while True:
+        processes.check()
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            if loop.time() > deadline:
+                raise BenchError(f"nothing listens on port {port}") from None
+            await asyncio.sleep(0.1)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return
+
+
+async def wait_for_api(processes: Processes, url: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STARTUP_TIMEOUT
+    async with httpx.AsyncClient(timeout=2.0) as http:
+        while True:
+            processes.check()
+            try:
+                if (await http.get(f"{url}/readyz")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass  # not listening yet
+            if loop.time() > deadline:
+                raise BenchError(f"the API at {url} did not become ready")
+            await asyncio.sleep(0.25)

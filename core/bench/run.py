@@ -1,0 +1,98 @@
+"""``ordersaga bench``: the entry point: a directory to run in, Ctrl-C, the JSON file.
+
+The run itself (stacks, phases, books) is ``core.bench.phases.BenchRun``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import signal
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from core.bench.config import QUICK, BenchConfig
+from core.bench.driver import Progress
+from core.bench.phases import BenchRun
+from core.bench.processes import BenchError
+from core.bench.report import BenchReport
+from core.settings import Settings
+
+__all__ = ["QUICK", "BenchConfig", "BenchError", "run_bench"]
+
+
+def prepare_data_dir(data_dir: Path | None) -> tuple[Path, bool]:
+    """The run's directory, and whether it is a temporary one the bench owns."""
+    if data_dir is None:
+        # Short: PostgreSQL's unix socket path lives inside it.
+        return Path(tempfile.mkdtemp(prefix="ordersaga-bench-")), True
+    data_dir = data_dir.resolve()
+    if data_dir.exists() and any(data_dir.iterdir()):
+        raise BenchError(
+            f"{data_dir} is not empty; give the bench a new or empty --data-dir", exit_code=2
+        )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return data_dir, False
+
+
+async def _run_until_interrupted(
+    work: Callable[[], Awaitable[BenchReport]], progress: Progress
+) -> BenchReport:
+    """Run ``work``; Ctrl-C or SIGTERM cancels it (its teardown still runs).
+
+    Raises KeyboardInterrupt once it is cancelled, so the CLI exits with 130.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(work())
+    interrupted = False
+
+    def interrupt() -> None:
+        nonlocal interrupted
+        if not interrupted:
+            interrupted = True
+            progress.note("interrupted: stopping the stack (this takes a few seconds)")
+            task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, interrupt)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if interrupted:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def run_bench(
+    config: BenchConfig, settings: Settings, *, data_dir: Path | None, out: Path | None
+) -> tuple[BenchReport, Path]:
+    """Run the whole bench; the report and where its JSON was written.
+
+    Raises BenchError when the stack cannot run, KeyboardInterrupt on Ctrl-C.
+    """
+    directory, temporary = prepare_data_dir(data_dir)
+    out = out or (Path.cwd() if temporary else directory) / "bench-results.json"
+    progress = Progress()
+    # A temporary directory is removed unless the run failed: then its logs
+    # are what tells why.
+    keep = True
+    try:
+        bench = BenchRun(config, settings, directory, progress)
+        result = asyncio.run(_run_until_interrupted(bench.run, progress))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+        keep = not result.ok
+        return result, out
+    except KeyboardInterrupt:
+        keep = False
+        raise
+    finally:
+        if temporary and not keep:
+            shutil.rmtree(directory, ignore_errors=True)
+        elif temporary:
+            progress.note(f"kept {directory} for its logs ({directory / 'logs'})")

@@ -1,0 +1,116 @@
+"""One running stack of the bench: its processes, database, Temporal client, API client, orders.
+
+The main stack runs the product as shipped plus the ceilings; the naive stack
+runs ceiling (d). Both use one PostgreSQL server (a database each) and one
+signing key, so every process verifies every token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.client import Client
+
+from core.bench.ceilings import CEILING_TASK_QUEUE
+from core.bench.driver import WAIT_SECONDS
+from core.bench.processes import (
+    Postgres,
+    Processes,
+    child_env,
+    create_database,
+    free_port,
+    python_module,
+    start_temporal,
+    wait_for_api,
+    wait_for_pollers,
+    wait_for_port,
+)
+from core.bench.shop import Shop
+from core.db import SessionFactory, create_engine, create_session_factory
+
+
+def signing_key_pem() -> str:
+    """A fresh Ed25519 key for the run: it signs every token of it, and nothing else."""
+    key = Ed25519PrivateKey.generate()
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+@dataclass
+class Stack:
+    name: str
+    processes: Processes
+    engine: AsyncEngine
+    sessions: SessionFactory
+    api: httpx.AsyncClient
+    temporal: Client
+    shop: Shop | None = None
+    # Every order the bench placed on this stack (warm-up and failures
+    # included): the books must account for each one.
+    order_ids: list[str] = field(default_factory=list)
+
+    async def close(self) -> None:
+        await self.api.aclose()
+        await self.processes.stop_all()
+        await self.engine.dispose()
+
+
+async def start_stack(
+    name: str,
+    *,
+    postgres: Postgres,
+    database: str,
+    data_dir: Path,
+    signing_key: str,
+    task_queue: str,
+    naive: bool,
+) -> Stack:
+    """Start the stack's processes and wait until each one serves; stop them all on failure."""
+    url = await create_database(postgres, database)
+    processes = Processes(data_dir / "logs" / name)
+    api_port, smtp_port = free_port(), free_port()
+    try:
+        # The naive stack runs the dev server as it comes: no tuning, no pragmas.
+        db_file = data_dir / f"temporal-{name}.db"
+        temporal, address = await start_temporal(processes, db_file=db_file, tuned=not naive)
+        env = child_env(
+            data_dir=data_dir / name,
+            database_url=url,
+            temporal_address=address,
+            smtp_port=smtp_port,
+            signing_key_pem=signing_key,
+        )
+        env["ORDERSAGA_TASK_QUEUE"] = task_queue
+        processes.start("smtp", python_module("core.bench.smtp", "--port", str(smtp_port)), env)
+        if naive:
+            processes.start("worker", python_module("core.bench.worker", "--naive"), env)
+            api_cmd = python_module("core.cli", "api", "--port", str(api_port))
+        else:
+            processes.start("worker", python_module("core.bench.worker"), env)
+            api_cmd = python_module("core.bench.server", "--port", str(api_port))
+        processes.start("api", api_cmd, env)
+        await wait_for_port(processes, smtp_port)
+        await wait_for_pollers(processes, temporal, task_queue)
+        if not naive:
+            await wait_for_pollers(processes, temporal, CEILING_TASK_QUEUE)
+        api_url = f"http://127.0.0.1:{api_port}"
+        await wait_for_api(processes, api_url)
+    except BaseException:  # Ctrl-C included: nothing may outlive the bench
+        await processes.stop_all()
+        raise
+    engine = create_engine(url, pool_size=4)
+    api = httpx.AsyncClient(
+        base_url=api_url,
+        # A saga answers within Prefer: wait; anything longer is a failure.
+        timeout=WAIT_SECONDS * 2,
+        limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
+    )
+    return Stack(name, processes, engine, create_session_factory(engine), api, temporal)
