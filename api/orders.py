@@ -148,7 +148,7 @@ _IDEMPOTENCY_KEY_PARAMETER: dict[str, Any] = {
 }
 
 
-def idempotency_key(
+async def idempotency_key(
     key: Annotated[str | None, Header(alias="Idempotency-Key", include_in_schema=False)] = None,
 ) -> str:
     if key is None or not key.strip():
@@ -166,7 +166,7 @@ def idempotency_key(
 IdempotencyKey = Annotated[str, Depends(idempotency_key)]
 
 
-def prefer_wait(
+async def prefer_wait(
     prefer: Annotated[
         str | None,
         Header(description=f"`wait=N` (0..{MAX_WAIT_SECONDS}): wait up to N s for the outcome"),

@@ -73,7 +73,7 @@ class TokenBucketLimiter:
         return max(1, math.ceil((1 - bucket.tokens) / self._rate))
 
 
-def checkout_limiter(request: Request) -> TokenBucketLimiter:
+async def checkout_limiter(request: Request) -> TokenBucketLimiter:
     """The app's checkout limiter, made from its settings on first use."""
     state = request.app.state
     limiter: TokenBucketLimiter | None = getattr(state, "checkout_limiter", None)

@@ -56,7 +56,7 @@ class PasswordForm(OAuth2PasswordRequestForm):
 _LOGIN_ERRORS = problem_responses(401, 413, 422, 429, 503)
 
 
-def get_issuer(resources: ResourcesDep) -> TokenIssuer:
+async def get_issuer(resources: ResourcesDep) -> TokenIssuer:
     if resources.issuer is None:
         raise ProblemError(
             503,

@@ -130,7 +130,7 @@ class UnknownEmailThrottle:
             self._failures.popitem(last=False)
 
 
-def unknown_email_throttle(request: Request) -> UnknownEmailThrottle:
+async def unknown_email_throttle(request: Request) -> UnknownEmailThrottle:
     """The app's throttle for unknown emails, made on first use."""
     state = request.app.state
     throttle: UnknownEmailThrottle | None = getattr(state, "unknown_email_throttle", None)
