@@ -154,14 +154,13 @@ class TokenVerifier:
             version = int(claims["ver"])
         except (ValueError, TypeError) as err:
             raise InvalidToken("token claims are malformed") from err
+        # One round trip for both checks: every authenticated request pays it.
+        revoked = select(RevokedToken.jti).where(RevokedToken.jti == claims["jti"]).exists()
         async with self._sessions() as session:
-            revoked = await session.get(RevokedToken, claims["jti"])
-            current_version = await session.scalar(
-                select(User.token_version).where(User.id == user_id)
-            )
-        if revoked is not None:
-            raise InvalidToken("token has been revoked")
-        if current_version is None or current_version != version:
+            row = (
+                await session.execute(select(User.token_version, revoked).where(User.id == user_id))
+            ).one_or_none()
+        if row is None or row[1] or row[0] != version:
             raise InvalidToken("token has been revoked")
         return Principal(
             user_id=user_id,
