@@ -51,7 +51,8 @@ from core.models import (
 from core.money import CURRENCY_EXPONENTS, Money, total
 from core.settings import Settings
 from workflows import search_attributes
-from workflows.checkout import CheckoutInput, OrderWorkflow, workflow_id
+from workflows.checkout import OrderWorkflow
+from workflows.checkout_io import CheckoutInput, workflow_id
 
 log = logging.getLogger(__name__)
 

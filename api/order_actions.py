@@ -30,13 +30,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.errors import ProblemError
 from core.db import SessionFactory
 from core.models import Order, OrderStatus
-from workflows.checkout import (
-    CancelRequest,
-    OrderState,
-    OrderWorkflow,
-    ShipRequest,
-    workflow_id,
-)
+from workflows.checkout import OrderWorkflow
+from workflows.checkout_io import CancelRequest, OrderState, ShipRequest, workflow_id
 
 log = logging.getLogger(__name__)
 

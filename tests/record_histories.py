@@ -48,13 +48,8 @@ from tests.saga_fakes import (
     start_order,
     wait_for,
 )
-from workflows.checkout import (
-    CancelRequest,
-    CheckoutInput,
-    CheckoutResult,
-    OrderWorkflow,
-    ShipRequest,
-)
+from workflows.checkout import OrderWorkflow
+from workflows.checkout_io import CancelRequest, CheckoutInput, CheckoutResult, ShipRequest
 
 HISTORIES = Path(__file__).parent / "histories"
 

@@ -36,7 +36,8 @@ from activities.orders import (
 )
 from activities.payments import ChargeInput, ChargeResult, RefundInput, RefundResult
 from workflows import search_attributes
-from workflows.checkout import CheckoutInput, CheckoutResult, OrderWorkflow, workflow_id
+from workflows.checkout import OrderWorkflow
+from workflows.checkout_io import CheckoutInput, CheckoutResult, workflow_id
 
 Behaviour = Callable[[int], Awaitable[None]]
 

@@ -42,7 +42,8 @@ from tests.e2e import (
 )
 from tests.factories import auth_header, create_product, create_user
 from workflows import search_attributes
-from workflows.checkout import OrderWorkflow, workflow_id
+from workflows.checkout import OrderWorkflow
+from workflows.checkout_io import workflow_id
 
 # Long enough for a saga on a busy 2-core machine; a settled order answers at once.
 WAIT = 30

@@ -38,7 +38,8 @@ from tests.e2e import api_client, checkout, count_orders, order_body, set_status
 from tests.factories import auth_header, create_product, create_user
 from worker.main import build_worker
 from workflows import search_attributes
-from workflows.checkout import OrderWorkflow, workflow_id
+from workflows.checkout import OrderWorkflow
+from workflows.checkout_io import workflow_id
 
 # --- fixtures --------------------------------------------------------------
 

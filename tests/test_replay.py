@@ -19,13 +19,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 
-from workflows.checkout import (
-    CLEAR_ATTENTION_ON_RECOVERY,
-    LOCAL_FORWARD_STEPS,
-    CheckoutInput,
-    CheckoutResult,
-    OrderWorkflow,
-)
+from workflows.checkout import CLEAR_ATTENTION_ON_RECOVERY, LOCAL_FORWARD_STEPS, OrderWorkflow
+from workflows.checkout_io import CheckoutInput, CheckoutResult
 
 # This module defines a workflow (the altered one below), so the sandbox
 # re-imports it; everything that is not workflow code is passed through.

@@ -36,7 +36,8 @@ from temporalio.service import RPCError
 from core.models import Product
 from tests.faults.processes import WorkerProcess
 from tests.faults.stack import FaultStack, Scenario, fault_stack
-from workflows.checkout import CancelRequest, OrderWorkflow, ShipRequest, workflow_id
+from workflows.checkout import OrderWorkflow
+from workflows.checkout_io import CancelRequest, ShipRequest, workflow_id
 
 T = TypeVar("T")
 

@@ -23,7 +23,8 @@ from core.settings import Settings
 from tests.order_factory import create_order
 from tests.saga_fakes import FakeActivities, checkout_input, start_order
 from worker.main import build_worker, run_worker
-from workflows.checkout import CancelRequest, OrderWorkflow
+from workflows.checkout import OrderWorkflow
+from workflows.checkout_io import CancelRequest
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -24,13 +24,8 @@ from temporalio.worker import Worker
 
 from tests.saga_fakes import FakeActivities, checkout_input, start_order, wait_for
 from workflows import search_attributes
-from workflows.checkout import (
-    INVALID_TRANSITION,
-    CancelRequest,
-    OrderWorkflow,
-    ShipRequest,
-    workflow_id,
-)
+from workflows.checkout import INVALID_TRANSITION, OrderWorkflow
+from workflows.checkout_io import CancelRequest, ShipRequest, workflow_id
 
 pytestmark = pytest.mark.timeout(120)
 

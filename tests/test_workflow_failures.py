@@ -24,7 +24,8 @@ from tests.saga_fakes import (
     start_order,
 )
 from workflows import search_attributes
-from workflows.checkout import OrderWorkflow, ShipRequest
+from workflows.checkout import OrderWorkflow
+from workflows.checkout_io import ShipRequest
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -7,7 +7,8 @@ from temporalio.worker import Worker
 
 from tests.saga_fakes import FakeActivities, checkout_input, start_order
 from workflows import search_attributes
-from workflows.checkout import OrderWorkflow, ShipRequest
+from workflows.checkout import OrderWorkflow
+from workflows.checkout_io import ShipRequest
 
 
 async def test_order_goes_from_checkout_to_delivery(

@@ -16,7 +16,8 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
-from workflows.checkout import CheckoutInput, CheckoutResult, OrderWorkflow
+from workflows.checkout import OrderWorkflow
+from workflows.checkout_io import CheckoutInput, CheckoutResult
 
 
 @workflow.defn(name="OrderWorkflow")

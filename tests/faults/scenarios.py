@@ -20,7 +20,8 @@ from core.models import OrderEvent, Product, Reservation
 from tests.factories import create_user
 from tests.faults.processes import export_commit
 from tests.faults.stack import PROVIDER_TIMEOUT, SHORT_PAYMENT_DEADLINE, FaultStack, Scenario
-from workflows.checkout import CancelRequest, OrderWorkflow, workflow_id
+from workflows.checkout import OrderWorkflow
+from workflows.checkout_io import CancelRequest, workflow_id
 
 # Fault points on the way to the pivot and the confirmation message: the
 # orders must all end confirmed, charged once.
