@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     worker_health_port: int = 0
     worker_max_concurrent_activities: int = 100
     worker_max_concurrent_workflow_tasks: int = 100
+    # Workflows kept in a worker's memory between their tasks. A confirmed
+    # saga then waits days for shipping; caching thousands of them only
+    # costs memory (the SDK's default is 1000), and one evicted is rebuilt
+    # by replaying its short history when its next update arrives.
+    worker_max_cached_workflows: int = Field(default=200, ge=0)
     # On SIGTERM the worker stops polling and gives activities in flight this
     # long to finish; what is still running then is cancelled and retried by
     # another worker.

@@ -101,12 +101,20 @@ def build_worker(
         task_queue=task_queue or settings.task_queue,
         workflows=[OrderWorkflow],
         activities=build_activities(settings, sessions, provider=provider, mailer=mailer, sms=sms),
-        max_concurrent_activities=settings.worker_max_concurrent_activities,
-        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
-        graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_seconds),
-        # The client's interceptors (log context, tracing) apply as well.
-        interceptors=[metrics.MetricsInterceptor()],
+        **worker_options(settings),
     )
+
+
+def worker_options(settings: Settings) -> dict[str, Any]:
+    """The ``Worker`` options every ordersaga worker runs with: limits, cache, shutdown."""
+    return {
+        "max_concurrent_activities": settings.worker_max_concurrent_activities,
+        "max_concurrent_workflow_tasks": settings.worker_max_concurrent_workflow_tasks,
+        "max_cached_workflows": settings.worker_max_cached_workflows,
+        "graceful_shutdown_timeout": timedelta(seconds=settings.worker_graceful_shutdown_seconds),
+        # The client's interceptors (log context, tracing) apply as well.
+        "interceptors": [metrics.MetricsInterceptor()],
+    }
 
 
 class StartupError(Exception):

@@ -23,7 +23,6 @@ import contextlib
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client
@@ -34,8 +33,7 @@ from core.bench.naive import NaiveOrderWorkflow
 from core.db import SessionFactory, create_engine, create_session_factory
 from core.settings import Settings
 from core.temporal import connect
-from worker import metrics
-from worker.main import build_activities, build_worker
+from worker.main import build_activities, build_worker, worker_options
 
 
 def _worker(
@@ -46,16 +44,13 @@ def _worker(
     workflows: Sequence[type],
     activities: Sequence[Callable[..., Any]],
 ) -> Worker:
-    # The product worker's limits (worker.main.build_worker), for every worker here.
+    # The product worker's options (limits, cache, interceptors), for every worker here.
     return Worker(
         client,
         task_queue=task_queue,
         workflows=workflows,
         activities=activities,
-        max_concurrent_activities=settings.worker_max_concurrent_activities,
-        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
-        graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_seconds),
-        interceptors=[metrics.MetricsInterceptor()],
+        **worker_options(settings),
     )
 
 
