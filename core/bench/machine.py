@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import compileall
 import os
 import platform
 import subprocess
@@ -54,3 +55,14 @@ def describe_machine() -> Machine:
         python=platform.python_version(),
         temporal_cli=_temporal_version(),
     )
+
+
+# The product's packages, as the image installs them.
+PROJECT_PACKAGES = ("activities", "api", "core", "workflows", "worker")
+
+
+def compile_project_sources() -> None:
+    """Write the .pyc of the product's own modules, whatever PYTHONDONTWRITEBYTECODE says."""
+    root = Path(__file__).resolve().parents[2]
+    for package in PROJECT_PACKAGES:
+        compileall.compile_dir(root / package, quiet=1, workers=0)

@@ -28,7 +28,7 @@ from core.bench import driver, results, targets
 from core.bench.books import Books, check_books, summarize
 from core.bench.config import BenchConfig
 from core.bench.driver import Outcome, Progress, Send
-from core.bench.machine import Machine, describe_machine
+from core.bench.machine import Machine, compile_project_sources, describe_machine
 from core.bench.processes import Postgres, start_postgres
 from core.bench.report import BenchReport
 from core.bench.results import CLOSED, OPEN, PhaseResult, Variant
@@ -62,6 +62,11 @@ class BenchRun:
     async def run(self) -> BenchReport:
         started = time.monotonic()
         machine = await asyncio.to_thread(describe_machine)
+        # As the image build does (UV_COMPILE_BYTECODE, a non-editable
+        # install): with PYTHONDONTWRITEBYTECODE set and no .pyc, the worker
+        # would compile workflows/checkout.py for every workflow run the
+        # sandbox starts, a cost the deployed worker never pays.
+        await asyncio.to_thread(compile_project_sources)
         self.sampler.add(ProcessTree("driver", os.getpid(), recursive=False))
         self.sampler.start()
         try:
