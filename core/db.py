@@ -24,11 +24,17 @@ def sqlalchemy_url(url: str) -> str:
     raise ValueError("DATABASE_URL must be a postgresql:// URL")
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    # pool_pre_ping: a worker outlives database restarts, and a stale pooled
-    # connection must be replaced rather than fail an activity attempt.
+def create_engine(url: str, *, pool_size: int = 10, pre_ping: bool = True) -> AsyncEngine:
+    """A pooled async engine.
+
+    ``pre_ping`` tests each pooled connection with a round trip before use,
+    so a request after a database restart gets a fresh one instead of an
+    error. Callers that retry anyway (the worker's activities) turn it off:
+    the first use of a stale connection fails that one attempt, SQLAlchemy
+    then drops the whole pool, and the retry connects afresh.
+    """
     return create_async_engine(
-        sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping
     )
 
 

@@ -208,7 +208,9 @@ def _readiness_checks(
 async def _connect_database(settings: Settings) -> AsyncEngine:
     if not settings.database_url:
         raise StartupError("DATABASE_URL is not set")
-    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+    # No pre-ping: a round trip before every step, when every activity
+    # retries a failed attempt anyway (see create_engine).
+    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size, pre_ping=False)
 
     async def ping() -> None:
         async with engine.connect() as conn:
