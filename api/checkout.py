@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
@@ -89,13 +90,12 @@ def _invalid(errors: list[dict[str, str]]) -> ProblemError:
     )
 
 
-async def price_lines(sessions: SessionFactory, body: OrderCreate) -> list[PricedLine]:
+async def price_lines(session: AsyncSession, body: OrderCreate) -> list[PricedLine]:
     """The order's lines priced from the catalog as it is now, or a 422 naming each problem."""
     ids = [line.product_id for line in body.items]
-    async with sessions() as session:
-        products = {
-            p.id: p for p in (await session.scalars(select(Product).where(Product.id.in_(ids))))
-        }
+    products = {
+        p.id: p for p in (await session.scalars(select(Product).where(Product.id.in_(ids))))
+    }
     errors: list[dict[str, str]] = []
     priced: list[PricedLine] = []
     for i, line in enumerate(body.items):
@@ -123,7 +123,7 @@ async def price_lines(sessions: SessionFactory, body: OrderCreate) -> list[Price
 
 
 async def _write_order(
-    sessions: SessionFactory,
+    session: AsyncSession,
     *,
     customer_id: uuid.UUID,
     key: str,
@@ -155,39 +155,38 @@ async def _write_order(
             for position, line in enumerate(lines)
         ],
     )
-    # One transaction: an order never exists without its lines, its payment
-    # record or the first line of its timeline.
-    async with sessions() as session, session.begin():
-        session.add(order)
-        await session.flush()
-        session.add(
-            Payment(
-                order_id=order.id,
-                provider=provider,
-                token=body.payment.token,
-                status=PaymentStatus.PENDING,
-                amount=amount.amount,
-                refunded_amount=0,
-                currency=currency,
-            )
+    # One transaction (the caller's, committed here): an order never exists
+    # without its lines, its payment record or the first line of its timeline.
+    session.add(order)
+    await session.flush()
+    session.add(
+        Payment(
+            order_id=order.id,
+            provider=provider,
+            token=body.payment.token,
+            status=PaymentStatus.PENDING,
+            amount=amount.amount,
+            refunded_amount=0,
+            currency=currency,
         )
-        session.add(
-            OrderEvent(
-                order_id=order.id,
-                type="order.placed",
-                detail=f"{len(lines)} line(s), total {amount.format()}",
-                dedupe_key="order.placed",
-            )
+    )
+    session.add(
+        OrderEvent(
+            order_id=order.id,
+            type="order.placed",
+            detail=f"{len(lines)} line(s), total {amount.format()}",
+            dedupe_key="order.placed",
         )
+    )
+    await session.commit()
     return order
 
 
-async def _find(sessions: SessionFactory, customer_id: uuid.UUID, key: str) -> Order | None:
-    async with sessions() as session:
-        found: Order | None = await session.scalar(
-            select(Order).where(Order.customer_id == customer_id, Order.idempotency_key == key)
-        )
-        return found
+async def _find(session: AsyncSession, customer_id: uuid.UUID, key: str) -> Order | None:
+    found: Order | None = await session.scalar(
+        select(Order).where(Order.customer_id == customer_id, Order.idempotency_key == key)
+    )
+    return found
 
 
 def _is_idempotency_clash(err: IntegrityError) -> bool:
@@ -308,39 +307,46 @@ async def place_order(
     wait that long for its saga's outcome before this returns.
     """
     request_fingerprint = fingerprint(body)
-    order = await _find(sessions, customer_id, key)
-    replayed = order is not None
-    if order is None:
-        lines = await price_lines(sessions, body)
-        try:
-            order = await _write_order(
-                sessions,
-                customer_id=customer_id,
-                key=key,
-                request_fingerprint=request_fingerprint,
-                body=body,
-                lines=lines,
-                provider=settings.payment_provider,
+    # One session, so one pooled connection, for every read and the write.
+    async with sessions() as session:
+        order = await _find(session, customer_id, key)
+        replayed = order is not None
+        if order is None:
+            lines = await price_lines(session, body)
+            try:
+                order = await _write_order(
+                    session,
+                    customer_id=customer_id,
+                    key=key,
+                    request_fingerprint=request_fingerprint,
+                    body=body,
+                    lines=lines,
+                    provider=settings.payment_provider,
+                )
+            except IntegrityError as err:
+                # A concurrent request with the same key won the insert.
+                await session.rollback()
+                if not _is_idempotency_clash(err):
+                    raise
+                order = await _find(session, customer_id, key)
+                if order is None:
+                    raise
+                replayed = True
+        if replayed and order.request_fingerprint != request_fingerprint:
+            raise ProblemError(
+                409,
+                "this Idempotency-Key was already used with a different request body",
+                code="idempotency-key-reused",
             )
-        except IntegrityError as err:
-            # A concurrent request with the same key won the insert.
-            if not _is_idempotency_clash(err):
-                raise
-            order = await _find(sessions, customer_id, key)
-            if order is None:
-                raise
-            replayed = True
-    if replayed and order.request_fingerprint != request_fingerprint:
-        raise ProblemError(
-            409,
-            "this Idempotency-Key was already used with a different request body",
-            code="idempotency-key-reused",
+        # A settled order's saga certainly started; a pending one may be the
+        # leftover of a request that wrote its rows but failed to start it.
+        start = not replayed or order.status is OrderStatus.PENDING
+        email = (
+            await session.scalar(select(User.email).where(User.id == customer_id))
+            if start
+            else None
         )
-    # A settled order's saga certainly started; a pending one may be the
-    # leftover of a request that wrote its rows but failed to start it.
-    if not replayed or order.status is OrderStatus.PENDING:
-        async with sessions() as session:
-            email = await session.scalar(select(User.email).where(User.id == customer_id))
+    if start:
         await start_saga(
             client, settings, order, email or str(customer_id), wait_seconds=wait_seconds
         )

@@ -73,11 +73,11 @@ async def place_in_one_transaction(
     provider: str,
 ) -> FloorOrder:
     """Place, reserve, charge, confirm and record the notification: one commit."""
-    lines = await price_lines(sessions, body)
-    currency = lines[0].product.currency
-    amount = total([line.unit_price * line.quantity for line in lines], currency)
     order_id = uuid.uuid4()
     async with sessions() as session, session.begin():
+        lines = await price_lines(session, body)
+        currency = lines[0].product.currency
+        amount = total([line.unit_price * line.quantity for line in lines], currency)
         await _insert_order(session, order_id, customer_id, key, body, lines, amount, provider)
         await add_event(session, order_id, "order.received", dedupe_key="order.received")
         # Ascending product id, as reserve_stock locks them (no deadlocks).
