@@ -84,6 +84,12 @@ class Settings(BaseSettings):
     # costs memory (the SDK's default is 1000), and one evicted is rebuilt
     # by replaying its short history when its next update arrives.
     worker_max_cached_workflows: int = Field(default=200, ge=0)
+    # Run workflow code in the SDK's sandbox, which re-imports the workflow
+    # module for every run and refuses non-deterministic calls (time, random,
+    # I/O). Off saves the re-import (docs/PERFORMANCE.md has the figures) at
+    # the price of that check at run time; the tests and the replay suite
+    # always run the saga sandboxed, whatever this says.
+    worker_workflow_sandbox: bool = True
     # On SIGTERM the worker stops polling and gives activities in flight this
     # long to finish; what is still running then is cancelled and retried by
     # another worker.

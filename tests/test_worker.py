@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import UnsandboxedWorkflowRunner
 
 from core.db import SessionFactory
 from core.models import Order, Payment, Product
@@ -122,12 +123,24 @@ async def test_worker_takes_its_limits_and_queue_from_settings(
     temporal_dev_server: WorkflowEnvironment, worker_settings: Settings, sessions: SessionFactory
 ) -> None:
     limited = worker_settings.model_copy(
-        update={"worker_max_concurrent_activities": 7, "worker_max_concurrent_workflow_tasks": 3}
+        update={
+            "worker_max_concurrent_activities": 7,
+            "worker_max_concurrent_workflow_tasks": 3,
+            "worker_max_cached_workflows": 11,
+        }
     )
     config = build_worker(temporal_dev_server.client, limited, sessions).config()
     assert config["task_queue"] == limited.task_queue
     assert config["max_concurrent_activities"] == 7
     assert config["max_concurrent_workflow_tasks"] == 3
+    assert config["max_cached_workflows"] == 11
+    # Sandboxed unless turned off.
+    assert not isinstance(config.get("workflow_runner"), UnsandboxedWorkflowRunner)
+    unsandboxed = limited.model_copy(
+        update={"worker_workflow_sandbox": False, "task_queue": f"{limited.task_queue}-2"}
+    )
+    config = build_worker(temporal_dev_server.client, unsandboxed, sessions).config()
+    assert isinstance(config["workflow_runner"], UnsandboxedWorkflowRunner)
     # Every activity the saga calls: the fakes stand in for each one by name.
     assert len(config["activities"]) == len(FakeActivities().all()) == 12
 

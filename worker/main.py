@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.inventory import InventoryActivities
 from activities.mailer import Mailer, SmtpMailer
@@ -107,7 +107,7 @@ def build_worker(
 
 def worker_options(settings: Settings) -> dict[str, Any]:
     """The ``Worker`` options every ordersaga worker runs with: limits, cache, shutdown."""
-    return {
+    options: dict[str, Any] = {
         "max_concurrent_activities": settings.worker_max_concurrent_activities,
         "max_concurrent_workflow_tasks": settings.worker_max_concurrent_workflow_tasks,
         "max_cached_workflows": settings.worker_max_cached_workflows,
@@ -115,6 +115,9 @@ def worker_options(settings: Settings) -> dict[str, Any]:
         # The client's interceptors (log context, tracing) apply as well.
         "interceptors": [metrics.MetricsInterceptor()],
     }
+    if not settings.worker_workflow_sandbox:
+        options["workflow_runner"] = UnsandboxedWorkflowRunner()
+    return options
 
 
 class StartupError(Exception):
