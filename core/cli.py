@@ -464,11 +464,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run a command; from the console script (no ``argv``), exit the process too."""
     code = run(argv)
     if argv is None:
-        _exit_process(code)
+        exit_process(code)
     return code
 
 
-def _exit_process(code: int) -> None:
+def exit_process(code: int) -> None:
     """Exit with ``code``, skipping interpreter finalization once the Temporal SDK is loaded.
 
     The SDK's Rust core keeps threads that can call into Python while the

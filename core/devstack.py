@@ -423,7 +423,7 @@ class DevStack:
         pgdata = self.data_dir / "postgres"
         print(f"ordersaga: starting PostgreSQL in {pgdata}", flush=True)
         try:
-            server = await asyncio.to_thread(_start_embedded_postgres, pgdata)
+            server = await asyncio.to_thread(start_embedded_postgres, pgdata)
         except Exception as err:
             raise StackError(
                 f"PostgreSQL did not start ({type(err).__name__}); see {pgdata / 'log'}"
@@ -635,7 +635,7 @@ class _Stopped(Exception):
     """A stop was requested while the stack was still starting."""
 
 
-def _start_embedded_postgres(pgdata: Path) -> Any:
+def start_embedded_postgres(pgdata: Path) -> Any:
     import warnings
 
     with warnings.catch_warnings():

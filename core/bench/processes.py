@@ -29,9 +29,9 @@ from temporalio.client import Client
 from core.devstack import (
     DEV_SERVER_TUNING,
     Child,
-    _start_embedded_postgres,
     search_attribute_flags,
     spawn,
+    start_embedded_postgres,
     temporal_binary,
 )
 from core.migrate import upgrade
@@ -139,7 +139,7 @@ class Postgres:
 
 async def start_postgres(pgdata: Path) -> Postgres:
     try:
-        server = await asyncio.to_thread(_start_embedded_postgres, pgdata)
+        server = await asyncio.to_thread(start_embedded_postgres, pgdata)
     except Exception as err:  # the library raises many kinds; say where to look
         raise BenchError(f"PostgreSQL did not start; see {pgdata / 'log'}") from err
     return Postgres(server)

@@ -100,7 +100,7 @@ async def serve(settings: Settings, *, naive: bool) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from core.cli import _exit_process
+    from core.cli import exit_process
     from core.logging import configure_logging
 
     parser = argparse.ArgumentParser(description="the bench's worker process")
@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings, process="worker")
     code = asyncio.run(serve(settings, naive=args.naive))
     # As `ordersaga worker`: skip interpreter finalization once the SDK is loaded.
-    _exit_process(code)
+    exit_process(code)
     return code
 
 
