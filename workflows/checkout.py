@@ -63,6 +63,10 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.uninterruptible import finish_then_honour_cancel, uninterruptible
 
+# A local step's retry backoff from which it waits on a server timer instead
+# of in the worker. At the policies' first interval (1 s), so every retry does.
+LOCAL_RETRY_THRESHOLD = timedelta(seconds=1)
+
 # The ApplicationError type of an update refused because the order is in the
 # wrong state (the API answers 409).
 INVALID_TRANSITION = "InvalidOrderTransition"
@@ -259,8 +263,10 @@ class OrderWorkflow:
         That is safe because every step is idempotent: a worker lost mid-task
         makes the next worker run the unrecorded steps again, which changes
         nothing (the charge is keyed per order; see activities/payments.py).
-        Retries with short backoff stay in the worker; longer ones become
-        timers, so a long outage holds no worker slot.
+        A failed attempt is retried after a durable timer, not inside the
+        worker (``LOCAL_RETRY_THRESHOLD``): between attempts the workflow
+        task ends, so a cancel or ship reaches the workflow during a provider
+        or database outage instead of waiting for the step to give up.
         """
         if self._local_steps:
             try:
@@ -270,6 +276,7 @@ class OrderWorkflow:
                     start_to_close_timeout=start_to_close,
                     schedule_to_close_timeout=schedule_to_close,
                     retry_policy=retry_policy,
+                    local_retry_threshold=LOCAL_RETRY_THRESHOLD,
                 )
             except ApplicationError as err:
                 # A local activity's own failure arrives bare, where a regular
