@@ -19,6 +19,7 @@ import uuid
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.payment_provider import (
     CardDeclined,
@@ -60,8 +61,12 @@ class PaymentSimulator:
     async def charge(
         self, *, token: str, amount: int, currency: str, idempotency_key: str
     ) -> Charge:
-        await self._refuse_during_outage()
-        known = await self._charge_by_key(idempotency_key)
+        # One session for both reads: a charge is on every order's path.
+        async with self._sessions() as session:
+            await _refuse_during_outage(session)
+            known = await session.scalar(
+                select(SimulatorCharge).where(SimulatorCharge.idempotency_key == idempotency_key)
+            )
         if known is not None:
             return _replay_charge(known, amount, currency)
         if token == TOK_TIMEOUT:
@@ -140,11 +145,7 @@ class PaymentSimulator:
 
     async def _refuse_during_outage(self) -> None:
         async with self._sessions() as session:
-            down = await session.scalar(
-                select(SimulatorSwitch.enabled).where(SimulatorSwitch.name == OUTAGE)
-            )
-        if down:
-            raise ProviderUnavailable("payment provider outage")
+            await _refuse_during_outage(session)
 
     async def _charge_by_key(self, key: str) -> SimulatorCharge | None:
         async with self._sessions() as session:
@@ -189,3 +190,11 @@ def _replay_refund(row: SimulatorRefund, charge_id: str, amount: int) -> Refund:
     if (row.charge_id, row.amount) != (charge_id, amount):
         raise IdempotencyConflict("idempotency key reused with a different refund")
     return Refund(id=row.id, charge_id=row.charge_id, amount=row.amount)
+
+
+async def _refuse_during_outage(session: AsyncSession) -> None:
+    down = await session.scalar(
+        select(SimulatorSwitch.enabled).where(SimulatorSwitch.name == OUTAGE)
+    )
+    if down:
+        raise ProviderUnavailable("payment provider outage")

@@ -165,9 +165,13 @@ class PaymentActivities:
                     f"{_money(charge)} captured ({charge.id})",
                     dedupe_key="payment.captured",
                 )
-            status = await session.scalar(
-                select(Payment.status).where(Payment.order_id == order_id)
-            )
+                status: PaymentStatus | None = PaymentStatus.CAPTURED
+            else:
+                # Not pending any more: captured by an earlier attempt, or
+                # closed by a compensation while this call was in flight.
+                status = await session.scalar(
+                    select(Payment.status).where(Payment.order_id == order_id)
+                )
         if status is PaymentStatus.CAPTURED:
             return ChargeResult(str(order_id), charge.id, charge.amount)
         # The compensation closed this payment while our call was in flight:
