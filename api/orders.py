@@ -62,11 +62,17 @@ class OrderRecord:
 async def load_order(sessions: SessionFactory, order_id: uuid.UUID) -> OrderRecord | None:
     # A fresh session each time: callers re-read after the saga moved on.
     async with sessions() as session:
-        order = await session.get(Order, order_id)
-        if order is None:
+        # The order and its payment in one query (its lines follow in one more).
+        row = (
+            await session.execute(
+                select(Order, Payment)
+                .outerjoin(Payment, Payment.order_id == Order.id)
+                .where(Order.id == order_id)
+            )
+        ).one_or_none()
+        if row is None:
             return None
-        payment = await session.get(Payment, order_id)
-        return OrderRecord(order, payment)
+        return OrderRecord(row[0], row[1])
 
 
 def to_public(record: OrderRecord) -> OrderPublic:
