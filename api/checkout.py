@@ -122,7 +122,7 @@ async def price_lines(session: AsyncSession, body: OrderCreate) -> list[PricedLi
     return priced
 
 
-async def _write_order(
+async def add_order(
     session: AsyncSession,
     *,
     customer_id: uuid.UUID,
@@ -132,6 +132,11 @@ async def _write_order(
     lines: list[PricedLine],
     provider: str,
 ) -> Order:
+    """Add a pending order's rows to the session's transaction; the caller commits.
+
+    An order never exists without its lines, its payment record (holding the
+    card token) and the first line of its timeline: all go in together.
+    """
     currency = lines[0].product.currency
     amount = total([line.unit_price * line.quantity for line in lines], currency)
     order = Order(
@@ -155,9 +160,8 @@ async def _write_order(
             for position, line in enumerate(lines)
         ],
     )
-    # One transaction (the caller's, committed here): an order never exists
-    # without its lines, its payment record or the first line of its timeline.
     session.add(order)
+    # The order row must exist before the rows that reference it.
     await session.flush()
     session.add(
         Payment(
@@ -178,7 +182,6 @@ async def _write_order(
             dedupe_key="order.placed",
         )
     )
-    await session.commit()
     return order
 
 
@@ -314,7 +317,7 @@ async def place_order(
         if order is None:
             lines = await price_lines(session, body)
             try:
-                order = await _write_order(
+                order = await add_order(
                     session,
                     customer_id=customer_id,
                     key=key,
@@ -323,6 +326,7 @@ async def place_order(
                     lines=lines,
                     provider=settings.payment_provider,
                 )
+                await session.commit()
             except IntegrityError as err:
                 # A concurrent request with the same key won the insert.
                 await session.rollback()

@@ -33,7 +33,7 @@ from activities.messages import Line, NotificationKind, OrderFacts, render
 from activities.payment_simulator import CAPTURED
 from activities.payments import charge_key
 from activities.timeline import add_event
-from api.checkout import PricedLine, fingerprint, price_lines
+from api.checkout import PricedLine, add_order, fingerprint, price_lines
 from api.errors import ProblemError
 from api.schemas.orders import OrderCreate
 from core.db import SessionFactory
@@ -42,8 +42,6 @@ from core.models import (
     Notification,
     NotificationStatus,
     Order,
-    OrderEvent,
-    OrderItem,
     OrderStatus,
     Payment,
     PaymentStatus,
@@ -54,7 +52,7 @@ from core.models import (
     User,
 )
 from core.models.base import utcnow
-from core.money import Money, total
+from core.money import Money
 
 
 @dataclass(frozen=True)
@@ -73,12 +71,18 @@ async def place_in_one_transaction(
     provider: str,
 ) -> FloorOrder:
     """Place, reserve, charge, confirm and record the notification: one commit."""
-    order_id = uuid.uuid4()
     async with sessions() as session, session.begin():
         lines = await price_lines(session, body)
-        currency = lines[0].product.currency
-        amount = total([line.unit_price * line.quantity for line in lines], currency)
-        await _insert_order(session, order_id, customer_id, key, body, lines, amount, provider)
+        order = await add_order(
+            session,
+            customer_id=customer_id,
+            key=key,
+            request_fingerprint=fingerprint(body),
+            body=body,
+            lines=lines,
+            provider=provider,
+        )
+        order_id, amount = order.id, Money(order.total, order.currency)
         await add_event(session, order_id, "order.received", dedupe_key="order.received")
         # Ascending product id, as reserve_stock locks them (no deadlocks).
         for line in sorted(lines, key=lambda ln: ln.product.id):
@@ -86,63 +90,7 @@ async def place_in_one_transaction(
         await _capture(session, order_id, amount)
         await _confirm(session, order_id)
         await _record_notification(session, order_id, customer_id, lines, amount)
-    return FloorOrder(order_id, amount.amount, currency)
-
-
-async def _insert_order(
-    session: AsyncSession,
-    order_id: uuid.UUID,
-    customer_id: uuid.UUID,
-    key: str,
-    body: OrderCreate,
-    lines: list[PricedLine],
-    amount: Money,
-    provider: str,
-) -> None:
-    session.add(
-        Order(
-            id=order_id,
-            customer_id=customer_id,
-            status=OrderStatus.PENDING,
-            currency=amount.currency,
-            total=amount.amount,
-            shipping_address=body.shipping_address.model_dump(mode="json", exclude_none=True),
-            idempotency_key=key,
-            request_fingerprint=fingerprint(body),
-            items=[
-                OrderItem(
-                    product_id=line.product.id,
-                    position=position,
-                    sku=line.product.sku,
-                    name=line.product.name,
-                    quantity=line.quantity,
-                    unit_price=line.product.price,
-                )
-                for position, line in enumerate(lines)
-            ],
-        )
-    )
-    # The order row must exist before the rows that reference it.
-    await session.flush()
-    session.add(
-        Payment(
-            order_id=order_id,
-            provider=provider,
-            token=body.payment.token,
-            status=PaymentStatus.PENDING,
-            amount=amount.amount,
-            refunded_amount=0,
-            currency=amount.currency,
-        )
-    )
-    session.add(
-        OrderEvent(
-            order_id=order_id,
-            type="order.placed",
-            detail=f"{len(lines)} line(s), total {amount.format()}",
-            dedupe_key="order.placed",
-        )
-    )
+    return FloorOrder(order_id, amount.amount, amount.currency)
 
 
 async def _take(session: AsyncSession, order_id: uuid.UUID, line: PricedLine) -> None:
