@@ -21,14 +21,13 @@ from pathlib import Path
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from api.keys import generate_private_key_pem
 from core.db import SessionFactory, create_engine, create_session_factory
 from core.devstack import DEV_SERVER_TUNING
 from core.migrate import upgrade
@@ -103,12 +102,7 @@ async def sessions(engine: AsyncEngine) -> SessionFactory:
 
 @pytest.fixture(scope="session")
 def signing_key_pem() -> str:
-    key = Ed25519PrivateKey.generate()
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
+    return generate_private_key_pem()
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from api.keys import generate_private_key_pem
 from core.bench import driver, results, targets
 from core.bench.books import Books, check_books, summarize
 from core.bench.config import BenchConfig
@@ -34,7 +35,7 @@ from core.bench.report import BenchReport
 from core.bench.results import CLOSED, OPEN, PhaseResult, Variant
 from core.bench.sampling import Mark, ProcessTree, Sampler
 from core.bench.shop import Shop, open_shop
-from core.bench.stack import Stack, signing_key_pem, start_stack
+from core.bench.stack import Stack, start_stack
 from core.bench.stats import Latency, rate
 from core.settings import Settings
 
@@ -53,7 +54,8 @@ class BenchRun:
         self.sampler = Sampler()
         self.phases: list[PhaseResult] = []
         self.books: list[Books] = []
-        self._key = signing_key_pem()
+        # A fresh key for the run: it signs every token of it, and nothing else.
+        self._key = generate_private_key_pem()
         self._postgres: Postgres | None = None
         self._stacks: list[Stack] = []
 

@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
@@ -32,16 +30,6 @@ from core.bench.processes import (
 )
 from core.bench.shop import Shop
 from core.db import SessionFactory, create_engine, create_session_factory
-
-
-def signing_key_pem() -> str:
-    """A fresh Ed25519 key for the run: it signs every token of it, and nothing else."""
-    key = Ed25519PrivateKey.generate()
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
 
 
 @dataclass

@@ -25,14 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import SecretStr
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from activities.messages import NotificationKind
+from api.keys import generate_private_key_pem
 from core.audit import KEEPS_MONEY, AuditReport, run_audit
 from core.db import SessionFactory, create_engine, create_session_factory
 from core.migrate import upgrade
@@ -288,18 +287,6 @@ _NOTICES = {
 }
 
 
-def _signing_key() -> str:
-    return (
-        Ed25519PrivateKey.generate()
-        .private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        .decode()
-    )
-
-
 @asynccontextmanager
 async def fault_stack() -> AsyncIterator[FaultStack]:
     """PostgreSQL, Temporal and an SMTP sink of its own; everything stopped at the end."""
@@ -318,7 +305,14 @@ async def fault_stack() -> AsyncIterator[FaultStack]:
         smtp_port = free_port()
         sink = await start_smtp_sink(sessions, "127.0.0.1", smtp_port)
         yield FaultStack(
-            workdir, postgres, server, temporal, engine, sessions, smtp_port, _signing_key()
+            workdir,
+            postgres,
+            server,
+            temporal,
+            engine,
+            sessions,
+            smtp_port,
+            generate_private_key_pem(),
         )
     finally:
         if sink is not None:
