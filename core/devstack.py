@@ -238,6 +238,38 @@ class Child:
         return self.process.wait()
 
 
+def dev_server_argv(
+    *,
+    port: int,
+    db_file: Path,
+    ui_port: int | None = None,
+    tuned: bool = True,
+    log_level: str = "warn",
+) -> list[str]:
+    """``temporal server start-dev`` on loopback, keeping its history in ``db_file``.
+
+    Without ``ui_port`` it runs headless; ``tuned`` adds DEV_SERVER_TUNING
+    (off only for the bench's naive ceiling, which measures the defaults).
+    """
+    ui = ["--ui-port", str(ui_port)] if ui_port is not None else ["--headless"]
+    return [
+        temporal_binary(),
+        "server",
+        "start-dev",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        *ui,
+        "--db-filename",
+        str(db_file),
+        *search_attribute_flags(),
+        *(DEV_SERVER_TUNING if tuned else ()),
+        "--log-level",
+        log_level,
+    ]
+
+
 def spawn(
     name: str,
     argv: Sequence[str],
@@ -445,23 +477,9 @@ class DevStack:
                 await ensure_search_attributes(client, namespace)
             return
         o = self.options
-        argv = [
-            temporal_binary(),
-            "server",
-            "start-dev",
-            "--ip",
-            "127.0.0.1",
-            "--port",
-            str(o.temporal_port),
-            "--ui-port",
-            str(o.ui_port),
-            "--db-filename",
-            str(self.data_dir / TEMPORAL_DB),
-            *search_attribute_flags(),
-            *DEV_SERVER_TUNING,
-            "--log-level",
-            "warn",
-        ]
+        argv = dev_server_argv(
+            port=o.temporal_port, db_file=self.data_dir / TEMPORAL_DB, ui_port=o.ui_port
+        )
         if namespace != "default":
             argv += ["--namespace", namespace]
         print(f"ordersaga: starting the Temporal dev server on 127.0.0.1:{o.temporal_port}")

@@ -26,14 +26,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from core.devstack import (
-    DEV_SERVER_TUNING,
-    Child,
-    search_attribute_flags,
-    spawn,
-    start_embedded_postgres,
-    temporal_binary,
-)
+from core.devstack import Child, dev_server_argv, spawn, start_embedded_postgres
 from core.migrate import upgrade
 
 STARTUP_TIMEOUT = 120.0  # seconds; a busy two-core machine starts Temporal slowly
@@ -232,30 +225,6 @@ def child_env(
     return env
 
 
-def temporal_argv(*, port: int, db_file: Path, tuned: bool) -> list[str]:
-    """The dev server; ``tuned`` adds the stack's tuning (``DEV_SERVER_TUNING``).
-
-    Untuned is the dev server's defaults: ceiling (d) runs on it. Both keep
-    their history in a SQLite file, as ``ordersaga dev`` does.
-    """
-    return [
-        temporal_binary(),
-        "server",
-        "start-dev",
-        "--ip",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--headless",
-        "--db-filename",
-        str(db_file),
-        *search_attribute_flags(),
-        *(DEV_SERVER_TUNING if tuned else ()),
-        "--log-level",
-        "warn",
-    ]
-
-
 async def wait_for_temporal(processes: Processes, address: str) -> Client:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + STARTUP_TIMEOUT
@@ -278,7 +247,9 @@ async def start_temporal(processes: Processes, *, db_file: Path, tuned: bool) ->
     """The dev server on a free port, and a client of it; its address."""
     for attempt in range(1, BIND_ATTEMPTS + 1):
         port = free_port()
-        argv = temporal_argv(port=port, db_file=db_file, tuned=tuned)
+        # Untuned is the dev server's defaults: ceiling (d) runs on it. Both keep
+        # their history in a SQLite file, as `ordersaga dev` does.
+        argv = dev_server_argv(port=port, db_file=db_file, tuned=tuned)
         child = processes.start("temporal", argv, inherited_env())
         address = f"127.0.0.1:{port}"
         try:

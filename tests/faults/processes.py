@@ -28,7 +28,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from core.devstack import DEV_SERVER_TUNING, search_attribute_flags, spawn, temporal_binary
+from core.devstack import dev_server_argv, spawn
 from tests.e2e import free_port
 
 STARTUP_TIMEOUT = 120.0  # the machine is shared and has two cores
@@ -81,22 +81,9 @@ class TemporalServer:
         return f"127.0.0.1:{self.port}"
 
     async def start(self) -> Client:
-        argv = [
-            temporal_binary(),
-            "server",
-            "start-dev",
-            "--ip",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--headless",
-            "--db-filename",
-            str(self.workdir / "temporal.db"),
-            *search_attribute_flags(),
-            *DEV_SERVER_TUNING,
-            "--log-level",
-            "error",
-        ]
+        argv = dev_server_argv(
+            port=self.port, db_file=self.workdir / "temporal.db", log_level="error"
+        )
         with (self.workdir / "temporal.log").open("ab") as log:
             self.process = spawn(
                 "temporal", argv, dict(os.environ), output=log, stop_timeout=20
