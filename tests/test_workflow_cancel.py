@@ -22,7 +22,7 @@ from temporalio.exceptions import ApplicationError, CancelledError, WorkflowAlre
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from tests.saga_fakes import FakeActivities, checkout_input, start_order, wait_for
+from tests.saga_fakes import FakeActivities, checkout_input, fail_times, start_order, wait_for
 from workflows import search_attributes
 from workflows.checkout import INVALID_TRANSITION, OrderWorkflow
 from workflows.checkout_io import CancelRequest, ShipRequest, workflow_id
@@ -85,6 +85,38 @@ async def test_cancel_during_charge_refunds_and_releases(
     )
     assert fakes.calls == ["record_order", "reserve_stock", "charge_payment", *_UNDO_AND_SETTLE]
     assert "set_order_status:confirmed" not in fakes.calls  # never reached the pivot
+
+
+async def test_a_cancel_gets_in_while_the_charge_waits_to_retry(
+    client: Client, task_queue: str, fakes: FakeActivities
+) -> None:
+    # The charge is a local activity: its retry waits on a server timer
+    # (LOCAL_RETRY_THRESHOLD), so the workflow task ends between attempts
+    # and a cancel is taken before the pivot instead of after it.
+    fakes.on("charge_payment", fail_times(2))
+    handle = await start_order(client, task_queue, checkout_input())
+    for _ in range(400):
+        if fakes.attempts.get("charge_payment", 0) >= 2:
+            break
+        await asyncio.sleep(0.05)
+    assert fakes.attempts.get("charge_payment", 0) >= 2
+
+    update = await handle.start_update(
+        OrderWorkflow.cancel,
+        CancelRequest(reason="changed my mind"),
+        wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+    )
+    result = await handle.result()
+    assert (await update.result()).status == "cancelled"
+    assert result.status == "cancelled"
+    assert "set_order_status:confirmed" not in fakes.calls  # never reached the pivot
+    assert fakes.calls == ["record_order", "reserve_stock", "charge_payment", *_UNDO_AND_SETTLE]
+    timers = [
+        e
+        async for e in handle.fetch_history_events()
+        if e.HasField("timer_started_event_attributes")
+    ]
+    assert timers  # the retry backoff, held by the server
 
 
 async def test_cancel_after_confirmation_refunds_and_releases(
