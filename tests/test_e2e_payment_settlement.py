@@ -1,0 +1,115 @@
+"""End to end: every order ends with its payment settled (issue 10, items 1 and 3).
+
+The REST API, the real worker with the payment simulator, the Temporal dev
+server and PostgreSQL; assertions read the payments row and the simulator's
+books, where the money lives.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from temporalio.testing import WorkflowEnvironment
+
+from core.audit import run_audit
+from core.db import SessionFactory
+from core.models import PaymentStatus, User
+from core.settings import Settings
+from tests.e2e import (
+    Stack,
+    checkout,
+    order_body,
+    payment_of,
+    running_stack,
+    simulator_charges,
+    simulator_refunds,
+    stock_of,
+)
+from tests.factories import auth_header, create_product, create_user
+
+# Long enough for a saga on a busy 2-core machine; a settled order answers at once.
+WAIT = 30
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    database_url: str,
+    signing_key_pem: str,
+    temporal_dev_server: WorkflowEnvironment,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[Stack]:
+    settings = Settings(
+        mode="dev",
+        data_dir=Path(tmp_path_factory.mktemp("e2e-payments")),
+        database_url=database_url,
+        jwt_private_keys=[SecretStr(signing_key_pem)],
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    async with running_stack(settings, temporal_dev_server.client, database_url) as running:
+        yield running
+
+
+@pytest.fixture
+async def customer(sessions: SessionFactory) -> User:
+    return await create_user(sessions, email=f"buyer-{uuid.uuid4().hex[:8]}@example.com")
+
+
+@pytest.fixture
+def headers(stack: Stack, customer: User) -> dict[str, str]:
+    return auth_header(stack.settings, customer)
+
+
+async def test_a_free_order_can_be_cancelled_and_its_stock_comes_back(
+    stack: Stack, sessions: SessionFactory, headers: dict[str, str]
+) -> None:
+    # A refund of 0 used to be refused by the provider for good: the order
+    # stayed confirmed with needs_attention and its unit of stock held.
+    free = await create_product(sessions, price=0, stock=3)
+    placed = await checkout(stack.api, headers, order_body((free, 1)), wait=WAIT)
+    assert placed.status_code == 200, placed.text
+    order = placed.json()
+    assert (order["status"], order["total"]) == ("confirmed", 0)
+    assert await stock_of(sessions, free.id) == 2
+
+    cancelled = await stack.api.post(
+        f"/orders/{order['id']}/cancel",
+        json={"reason": "changed my mind"},
+        headers={**headers, "Prefer": f"wait={WAIT}"},
+    )
+
+    assert cancelled.status_code == 200, cancelled.text
+    body = cancelled.json()
+    assert (body["status"], body["needs_attention"]) == ("cancelled", False)
+    assert body["payment"] == {"status": "refunded", "amount": 0, "refunded_amount": 0}
+    assert await stock_of(sessions, free.id) == 3
+    assert await simulator_charges(sessions) == []
+    assert await simulator_refunds(sessions) == []
+    assert (await run_audit(sessions)).violations == []
+
+
+async def test_a_rejected_order_shows_its_payment_not_charged_and_keeps_no_token(
+    stack: Stack, sessions: SessionFactory, headers: dict[str, str]
+) -> None:
+    scarce = await create_product(sessions, stock=1)
+
+    placed = await checkout(stack.api, headers, order_body((scarce, 2)), wait=WAIT)
+
+    assert placed.status_code == 200, placed.text
+    assert placed.json()["status"] == "rejected"
+    assert placed.json()["payment"]["status"] == "not_charged"
+    shown = await stack.api.get(f"/orders/{placed.json()['id']}", headers=headers)
+    assert shown.json()["payment"]["status"] == "not_charged"
+    payment = await payment_of(sessions, placed.json()["id"])
+    assert (payment.status, payment.token) == (PaymentStatus.NOT_CHARGED, None)
+    assert (await run_audit(sessions)).violations == []
+
+
+async def test_the_openapi_document_lists_every_payment_status(stack: Stack) -> None:
+    schema = (await stack.api.get("/openapi.json")).json()
+    enum = schema["components"]["schemas"]["PaymentStatus"]["enum"]
+    assert set(enum) == {status.value for status in PaymentStatus}
+    assert "not_charged" in enum
