@@ -75,7 +75,7 @@ class PaymentActivities:
     async def charge(self, input: ChargeInput) -> ChargeResult:
         order_id = parse_order_id(input.order_id)
         payment = await self._payment(order_id)
-        if payment.status is PaymentStatus.CAPTURED and (payment.charge_id or not payment.amount):
+        if payment.status is PaymentStatus.CAPTURED:
             # A retry after a crash that followed the capture: answer from our
             # own record instead of asking the provider again.
             return ChargeResult(input.order_id, payment.charge_id or "", payment.amount)
@@ -125,8 +125,10 @@ class PaymentActivities:
             return RefundResult(str(order_id), payment.refunded_amount)
         if payment.status in _NOTHING_HELD:
             return RefundResult(str(order_id), 0)  # the provider kept nothing
-        if payment.status is PaymentStatus.CAPTURED and not payment.charge_id and not payment.amount:
-            # A free order: nothing was sent to the provider, nothing goes back.
+        free = payment.charge_id is None and payment.amount == 0
+        if payment.status is PaymentStatus.CAPTURED and free:
+            # A free order (see charge): nothing was sent to the provider, and
+            # nothing goes back to it.
             await self._settle_refund(order_id, payment.refunded_amount, "nothing to refund")
             return RefundResult(str(order_id), 0)
         if payment.status is PaymentStatus.CAPTURED and payment.charge_id:

@@ -358,4 +358,3 @@ async def test_a_zero_capture_the_provider_already_holds_is_settled_without_a_re
         None,
     )
     assert await _count(sessions, SimulatorRefund) == 0
-
