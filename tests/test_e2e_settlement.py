@@ -1,14 +1,15 @@
-"""End to end: every order ends with its payment settled (issue 10, items 1 and 3).
+"""End to end: every order ends settled, and the audit sees one that does not (issue 10).
 
 The REST API, the real worker with the payment simulator, the Temporal dev
 server and PostgreSQL; assertions read the payments row and the simulator's
-books, where the money lives.
+books, where the money lives, and run the audit against the real workflows.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.audit import run_audit
 from core.db import SessionFactory
-from core.models import PaymentStatus, User
+from core.models import OrderStatus, PaymentStatus, User
 from core.settings import Settings
 from tests.e2e import (
     Stack,
@@ -25,6 +26,7 @@ from tests.e2e import (
     order_body,
     payment_of,
     running_stack,
+    set_status,
     simulator_charges,
     simulator_refunds,
     stock_of,
@@ -113,3 +115,28 @@ async def test_the_openapi_document_lists_every_payment_status(stack: Stack) -> 
     enum = schema["components"]["schemas"]["PaymentStatus"]["enum"]
     assert set(enum) == {status.value for status in PaymentStatus}
     assert "not_charged" in enum
+
+
+async def test_the_audit_finds_a_half_shipped_order_its_real_workflow_disagrees_with(
+    stack: Stack, sessions: SessionFactory, headers: dict[str, str]
+) -> None:
+    # Issue 10, item 4: record_shipment marked the row shipped, commit_stock
+    # then ran out of retries; the saga still says confirmed, and the old
+    # audit (pending orders only) saw nothing.
+    product = await create_product(sessions, stock=2)
+    placed = await checkout(stack.api, headers, order_body((product, 1)), wait=WAIT)
+    assert placed.json()["status"] == "confirmed", placed.text
+    order_id = uuid.UUID(placed.json()["id"])
+    later = datetime.now(UTC) + timedelta(hours=1)
+
+    healthy = await run_audit(sessions, temporal=stack.temporal, now=later)
+    await set_status(sessions, order_id, OrderStatus.SHIPPED)
+    in_flight = await run_audit(sessions, temporal=stack.temporal)
+    stranded = await run_audit(sessions, temporal=stack.temporal, now=later)
+
+    assert healthy.ok, healthy.render()
+    assert healthy.not_final == 1
+    # Right after the write it may be a ship in flight; an hour on it is not.
+    assert in_flight.ok, in_flight.render()
+    assert stranded.violations
+    assert all(str(order_id) in v for v in stranded.violations), stranded.render()
