@@ -370,3 +370,19 @@ async def test_with_temporal_a_closed_workflow_must_end_as_the_database_says(
 
     assert without.ok, without.render()
     assert len(_mentions(with_temporal.violations, confirmed)) == 1
+
+
+async def test_orders_written_without_a_saga_skip_only_the_workflow_check(
+    sessions: SessionFactory, temporal_client: Client
+) -> None:
+    # The bench's one-transaction floor writes confirmed orders with no
+    # workflow behind them; every other check still judges them.
+    user = await create_user(sessions)
+    floor = await _order(sessions, user, OrderStatus.CONFIRMED)
+    await _capture(sessions, floor, 1000)
+    unpaid = await _order(sessions, user, OrderStatus.CONFIRMED)
+
+    report = await run_audit(sessions, temporal=temporal_client, without_workflow={floor, unpaid})
+
+    assert _mentions(report.violations, floor) == []
+    assert len(_mentions(report.violations, unpaid)) == 1  # kept 0 of its total
