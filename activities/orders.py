@@ -18,7 +18,7 @@ from activities import fault_points
 from activities.errors import invalid_order, parse_order_id
 from activities.timeline import add_event
 from core.db import SessionFactory
-from core.models import Order, OrderStatus
+from core.models import Order, OrderStatus, Payment, PaymentStatus
 
 
 @dataclass
@@ -82,6 +82,11 @@ class OrderActivities:
         await fault_points.reached(f"set_order_status:{status.value}:before")
         async with self._sessions() as session, session.begin():
             await _change_status(session, order_id, status, input.failure_reason, input.detail)
+            if status in _FAILURE_ENDS:
+                # In the same transaction as the end state, whatever path led
+                # here: a payment never charged is settled and its card token
+                # dropped, so no ended order keeps one.
+                await _settle_uncharged_payment(session, order_id)
         await fault_points.reached(f"set_order_status:{status.value}:after")
 
     @activity.defn(name="record_timeline_event")
@@ -127,6 +132,28 @@ class OrderActivities:
                 session, order_id, carrier=input.carrier, tracking_number=input.tracking_number
             )
             await _change_status(session, order_id, OrderStatus.SHIPPED, None, detail)
+
+
+_FAILURE_ENDS = (OrderStatus.REJECTED, OrderStatus.PAYMENT_FAILED, OrderStatus.CANCELLED)
+
+
+async def _settle_uncharged_payment(session: AsyncSession, order_id: uuid.UUID) -> None:
+    # Only a payment still pending: one captured, refunded, voided or declined
+    # was settled (and its token cleared) by the payment activities. The saga
+    # writes a failure end only after its compensations, so a pending payment
+    # here was never charged; and should a stray charge attempt still land,
+    # it finds the payment closed and refunds itself (see _record_capture).
+    await session.execute(
+        update(Payment)
+        .where(Payment.order_id == order_id, Payment.status == PaymentStatus.PENDING)
+        .values(status=PaymentStatus.NOT_CHARGED, token=None)
+    )
+    # Belt and braces: whatever its state, an ended order keeps no token.
+    await session.execute(
+        update(Payment)
+        .where(Payment.order_id == order_id, Payment.token.is_not(None))
+        .values(token=None)
+    )
 
 
 def _parse_status(value: str) -> OrderStatus:

@@ -61,6 +61,9 @@ class PaymentSimulator:
     async def charge(
         self, *, token: str, amount: int, currency: str, idempotency_key: str
     ) -> Charge:
+        if amount <= 0:
+            # Real providers have a minimum charge; a free order never gets here.
+            raise InvalidRequest("charge amount must be positive")
         # One session for both reads: a charge is on every order's path.
         async with self._sessions() as session:
             await _refuse_during_outage(session)

@@ -75,14 +75,18 @@ class PaymentActivities:
     async def charge(self, input: ChargeInput) -> ChargeResult:
         order_id = parse_order_id(input.order_id)
         payment = await self._payment(order_id)
-        if payment.status is PaymentStatus.CAPTURED and payment.charge_id:
+        if payment.status is PaymentStatus.CAPTURED:
             # A retry after a crash that followed the capture: answer from our
             # own record instead of asking the provider again.
-            return ChargeResult(input.order_id, payment.charge_id, payment.amount)
+            return ChargeResult(input.order_id, payment.charge_id or "", payment.amount)
         if payment.status is PaymentStatus.DECLINED:
             raise _declined()
         if payment.status is not PaymentStatus.PENDING or payment.token is None:
             raise invalid_order(f"payment is {payment.status.value}; nothing to charge")
+        if payment.amount == 0:
+            # Nothing is owed (a free order). Providers refuse a charge of 0,
+            # so we never ask: the payment is settled here, with no charge id.
+            return await self._capture_nothing(order_id)
         await fault_points.reached("charge_payment:before")
         try:
             charge = await self._provider.charge(
@@ -119,8 +123,14 @@ class PaymentActivities:
         payment = await self._payment(order_id)
         if payment.status is PaymentStatus.REFUNDED:
             return RefundResult(str(order_id), payment.refunded_amount)
-        if payment.status is PaymentStatus.DECLINED:
+        if payment.status in _NOTHING_HELD:
             return RefundResult(str(order_id), 0)  # the provider kept nothing
+        free = payment.charge_id is None and payment.amount == 0
+        if payment.status is PaymentStatus.CAPTURED and free:
+            # A free order (see charge): nothing was sent to the provider, and
+            # nothing goes back to it.
+            await self._settle_refund(order_id, payment.refunded_amount, "nothing to refund")
+            return RefundResult(str(order_id), 0)
         if payment.status is PaymentStatus.CAPTURED and payment.charge_id:
             charge = Charge(payment.charge_id, payment.amount, payment.currency)
         else:
@@ -139,8 +149,7 @@ class PaymentActivities:
                 )
                 return RefundResult(str(order_id), 0)
             charge = found
-        await self._refund_capture(order_id, charge)
-        return RefundResult(str(order_id), charge.amount)
+        return RefundResult(str(order_id), await self._refund_capture(order_id, charge))
 
     async def _payment(self, order_id: uuid.UUID) -> Payment:
         async with self._sessions() as session:
@@ -179,33 +188,75 @@ class PaymentActivities:
         await self._refund_capture(order_id, charge)
         raise invalid_order("payment was voided while the charge was in flight; refunded")
 
-    async def _refund_capture(self, order_id: uuid.UUID, charge: Charge) -> None:
+    async def _refund_capture(self, order_id: uuid.UUID, charge: Charge) -> int:
+        """Give back what is left of ``charge``; returns the amount refunded."""
+        # We decide what is owed, not the provider: a provider refuses a
+        # refund of 0 (non-retryable), and a compensation that can never
+        # succeed would retry for ever and keep the order's stock held.
+        already = await self._refunded_so_far(order_id)
+        refundable = charge.amount - already
+        if refundable <= 0:
+            await self._settle_refund(
+                order_id, already, "nothing left to refund", charge_id=charge.id
+            )
+            return 0
         try:
             refund = await self._provider.refund(
-                charge_id=charge.id, amount=charge.amount, idempotency_key=refund_key(order_id)
+                charge_id=charge.id, amount=refundable, idempotency_key=refund_key(order_id)
             )
         except ProviderUnavailable:
             raise await self._unavailable(order_id, "payment.refund_retry") from None
         except PaymentError as err:
             raise invalid_order(f"refund refused: {type(err).__name__}") from None
+        detail = f"{Money(refund.amount, charge.currency).format()} refunded ({refund.id})"
+        await self._settle_refund(order_id, already + refund.amount, detail, charge_id=charge.id)
+        return refund.amount
+
+    async def _refunded_so_far(self, order_id: uuid.UUID) -> int:
+        async with self._sessions() as session:
+            refunded = await session.scalar(
+                select(Payment.refunded_amount).where(Payment.order_id == order_id)
+            )
+        return refunded or 0
+
+    async def _settle_refund(
+        self, order_id: uuid.UUID, refunded: int, detail: str, *, charge_id: str | None = None
+    ) -> None:
+        values: dict[str, object] = {
+            "status": PaymentStatus.REFUNDED,
+            "refunded_amount": refunded,
+            "token": None,
+        }
+        if charge_id is not None:
+            values["charge_id"] = charge_id
         async with self._sessions() as session, session.begin():
             await session.execute(
-                update(Payment)
-                .where(Payment.order_id == order_id)
-                .values(
-                    status=PaymentStatus.REFUNDED,
-                    refunded_amount=refund.amount,
-                    charge_id=charge.id,
-                    token=None,
-                )
+                update(Payment).where(Payment.order_id == order_id).values(**values)
             )
             await add_event(
-                session,
-                order_id,
-                "payment.refunded",
-                f"{_money(charge)} refunded ({refund.id})",
-                dedupe_key="payment.refunded",
+                session, order_id, "payment.refunded", detail, dedupe_key="payment.refunded"
             )
+
+    async def _capture_nothing(self, order_id: uuid.UUID) -> ChargeResult:
+        async with self._sessions() as session, session.begin():
+            captured = await session.scalar(
+                update(Payment)
+                .where(Payment.order_id == order_id, Payment.status == PaymentStatus.PENDING)
+                .values(status=PaymentStatus.CAPTURED, token=None)
+                .returning(Payment.order_id)
+            )
+            if captured is not None:
+                await add_event(
+                    session,
+                    order_id,
+                    "payment.captured",
+                    "nothing to charge",
+                    dedupe_key="payment.captured",
+                )
+        if captured is None:
+            # Closed by a compensation meanwhile: the order will not go ahead.
+            raise invalid_order("payment was closed before it could be captured")
+        return ChargeResult(str(order_id), "", 0)
 
     async def _claim_void(self, order_id: uuid.UUID) -> None:
         async with self._sessions() as session, session.begin():
@@ -250,6 +301,10 @@ async def _retry_event(
         f"attempt {attempt}: payment provider unavailable, retrying",
         dedupe_key=f"{event}:{attempt}",
     )
+
+
+# Payment states in which the provider holds nothing of this order's money.
+_NOTHING_HELD = (PaymentStatus.DECLINED, PaymentStatus.NOT_CHARGED)
 
 
 def _declined() -> ApplicationError:

@@ -97,7 +97,7 @@ def to_public(record: OrderRecord) -> OrderPublic:
         payment=None
         if payment is None
         else PaymentPublic(
-            status=payment.status.value,
+            status=payment.status,
             amount=payment.amount,
             refunded_amount=payment.refunded_amount,
         ),

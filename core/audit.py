@@ -13,18 +13,22 @@ activities use (``charge-<order id>``, ``refund-<order id>``).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
 
+from core.audit_workflows import OpenOrder, disagreements
 from core.db import SessionFactory
 
 KEEPS_MONEY = ("confirmed", "shipped", "delivered")
 KEEPS_NOTHING = ("rejected", "payment_failed", "cancelled")
+# An order in one of these states still has a saga running that must move it
+# on (or wait for ship / deliver / cancel); the others are final.
+NOT_FINAL = ("pending", "confirmed", "shipped")
 
 
 @dataclass
@@ -34,6 +38,7 @@ class AuditReport:
     violations: list[str] = field(default_factory=list)
     needs_attention: list[str] = field(default_factory=list)
     pending: int = 0
+    not_final: int = 0  # pending, confirmed or shipped: a workflow still runs for each
     undoing: int = 0  # kept orders whose cancellation is being compensated right now
 
     @property
@@ -43,7 +48,8 @@ class AuditReport:
     def render(self) -> str:
         lines = [
             f"audited {self.products} products and {self.orders} orders "
-            f"({self.pending} still pending, {self.undoing} being cancelled)",
+            f"({self.pending} still pending, {self.not_final} not final, "
+            f"{self.undoing} being cancelled)",
         ]
         if self.needs_attention:
             lines.append(f"orders marked for attention: {len(self.needs_attention)}")
@@ -176,6 +182,50 @@ async def _money(
         report.violations.append(f"capture {charge_id} belongs to no order")
 
 
+async def _settled_payments(session: AsyncSession, report: AuditReport) -> None:
+    # Past pending, an order's payment is settled (captured, refunded,
+    # voided, declined or not_charged) and its card token is gone: the token
+    # is needed for the charge only. Both are written in the same transaction
+    # as the status, so there is no window to allow for.
+    rows = await session.execute(
+        text(
+            """
+            SELECT o.id, o.status::text, p.status::text, p.token IS NOT NULL
+            FROM orders o JOIN payments p ON p.order_id = o.id
+            WHERE o.status <> 'pending' AND (p.token IS NOT NULL OR p.status = 'pending')
+            """
+        )
+    )
+    for order_id, status, payment_status, has_token in rows:
+        if payment_status == "pending":
+            report.violations.append(f"order {order_id} ({status}): payment never settled")
+        if has_token:
+            report.violations.append(f"order {order_id} ({status}) keeps its card token")
+
+
+async def _stock_holds(
+    session: AsyncSession, report: AuditReport, stuck_after: timedelta, now: datetime
+) -> None:
+    # Shipped goods have left the warehouse: a shipped or delivered order
+    # still holding stock was half-shipped (marked shipped, stock never
+    # committed). An ended order that kept nothing must hold nothing. The
+    # margin covers a ship whose two writes are not one transaction.
+    rows = await session.execute(
+        text(
+            """
+            SELECT o.id, o.status::text, o.updated_at, SUM(r.quantity)
+            FROM orders o JOIN reservations r ON r.order_id = o.id
+            WHERE r.status = 'held'
+              AND o.status IN ('shipped', 'delivered', 'rejected', 'payment_failed', 'cancelled')
+            GROUP BY o.id, o.status, o.updated_at
+            """
+        )
+    )
+    for order_id, status, updated_at, held in rows:
+        if status in KEEPS_NOTHING or now - updated_at > stuck_after:
+            report.violations.append(f"order {order_id} ({status}) still holds {held} units")
+
+
 async def _notifications(session: AsyncSession, report: AuditReport) -> None:
     rows = await session.execute(
         text(
@@ -201,38 +251,45 @@ async def _notifications(session: AsyncSession, report: AuditReport) -> None:
 
 
 async def _progress(
+    sessions: SessionFactory,
     session: AsyncSession,
     report: AuditReport,
     temporal: Client | None,
     stuck_after: timedelta,
     now: datetime,
+    without_workflow: Collection[uuid.UUID],
 ) -> None:
     attention = await session.execute(
         text("SELECT id FROM orders WHERE needs_attention ORDER BY created_at")
     )
     report.needs_attention = [str(order_id) for (order_id,) in attention]
 
-    pending = (
-        await session.execute(text("SELECT id, created_at FROM orders WHERE status = 'pending'"))
-    ).all()
-    report.pending = len(pending)
-    for order_id, created_at in pending:
+    # Every order that is not final, not only pending ones: a confirmed or
+    # shipped order whose saga is gone (or disagrees with it) can never be
+    # shipped, delivered or cancelled again.
+    rows = await session.execute(
+        text(
+            "SELECT id, status::text, created_at, updated_at FROM orders"
+            " WHERE status::text = ANY(:open) ORDER BY created_at"
+        ),
+        {"open": list(NOT_FINAL)},
+    )
+    open_orders: list[OpenOrder] = []
+    for order_id, status, created_at, updated_at in rows:
+        open_orders.append(OpenOrder(order_id, status, updated_at))
+        if status != "pending":
+            continue
+        report.pending += 1
         if now - created_at > stuck_after:
             report.violations.append(
                 f"order {order_id} pending since {created_at.isoformat()} (stuck)"
             )
-        if temporal is not None and not await _workflow_running(temporal, order_id):
-            report.violations.append(f"order {order_id} is pending but has no running workflow")
-
-
-async def _workflow_running(temporal: Client, order_id: uuid.UUID) -> bool:
-    try:
-        description = await temporal.get_workflow_handle(f"order-{order_id}").describe()
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-    return description.status == WorkflowExecutionStatus.RUNNING
+    report.not_final = len(open_orders)
+    if temporal is not None:
+        with_workflow = [o for o in open_orders if o.id not in without_workflow]
+        report.violations += await disagreements(
+            temporal, sessions, with_workflow, stuck_after=stuck_after, now=now
+        )
 
 
 async def run_audit(
@@ -241,11 +298,14 @@ async def run_audit(
     temporal: Client | None = None,
     stuck_after: timedelta = timedelta(minutes=5),
     now: datetime | None = None,
+    without_workflow: Collection[uuid.UUID] = (),
 ) -> AuditReport:
-    """Check every invariant; ``temporal`` adds the running-workflow check.
+    """Check every invariant; ``temporal`` adds the read model vs workflow check.
 
     ``stuck_after`` should be the payment deadline plus a margin: no saga may
     stay pending longer than its charge is allowed to take.
+    ``without_workflow`` names orders written with no saga behind them (the
+    bench's one-transaction floor): every check but the workflow's applies.
     """
     report = AuditReport()
     # One REPEATABLE READ snapshot, so a saga moving on mid-audit cannot make
@@ -255,6 +315,8 @@ async def run_audit(
         await _stock(session, report)
         now = now or datetime.now(UTC)
         await _money(session, report, stuck_after, now)
+        await _settled_payments(session, report)
+        await _stock_holds(session, report, stuck_after, now)
         await _notifications(session, report)
-        await _progress(session, report, temporal, stuck_after, now)
+        await _progress(sessions, session, report, temporal, stuck_after, now, without_workflow)
     return report

@@ -414,7 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument(
         "--with-temporal",
         action="store_true",
-        help="also check that every pending order has a running workflow",
+        help="also check that every order not yet final has a running workflow "
+        "that agrees with the database on its status",
     )
     bench = add(
         "bench",

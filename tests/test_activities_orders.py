@@ -22,7 +22,7 @@ from activities.orders import (
     TimelineEvent,
 )
 from core.db import SessionFactory, create_engine, create_session_factory
-from core.models import Order, OrderEvent, OrderStatus
+from core.models import Order, OrderEvent, OrderStatus, Payment, PaymentStatus
 from tests.order_factory import create_order
 
 
@@ -172,3 +172,61 @@ async def test_database_outage_propagates_as_a_retryable_error() -> None:
             await ActivityEnvironment().run(acts.record_order, RecordOrderInput(str(uuid.uuid4())))
     finally:
         await engine.dispose()
+
+
+# --- every end state settles the payment (issue 10, item 3) -------------------
+
+
+async def _payment(sessions: SessionFactory, order_id: uuid.UUID) -> Payment:
+    async with sessions() as session:
+        return await session.get_one(Payment, order_id)
+
+
+@pytest.mark.parametrize(
+    "status", [OrderStatus.REJECTED, OrderStatus.PAYMENT_FAILED, OrderStatus.CANCELLED]
+)
+async def test_a_failure_end_settles_a_payment_never_charged_and_drops_the_token(
+    sessions: SessionFactory, status: OrderStatus
+) -> None:
+    # A rejection for stock never reaches the charge: its payment used to stay
+    # pending for ever, card token and all.
+    order = await create_order(sessions)
+    acts, env = OrderActivities(sessions), ActivityEnvironment()
+
+    await env.run(acts.set_status, StatusChange(str(order.id), status.value, "out_of_stock"))
+    await env.run(acts.set_status, StatusChange(str(order.id), status.value, "out_of_stock"))
+
+    payment = await _payment(sessions, order.id)
+    assert (payment.status, payment.token, payment.refunded_amount) == (
+        PaymentStatus.NOT_CHARGED,
+        None,
+        0,
+    )
+    assert (await _order(sessions, order.id)).status is status
+
+
+async def test_a_failure_end_leaves_a_settled_payment_as_it_is(sessions: SessionFactory) -> None:
+    order = await create_order(sessions)
+    async with sessions() as session, session.begin():
+        payment = await session.get_one(Payment, order.id)
+        payment.status, payment.refunded_amount, payment.token = (
+            PaymentStatus.REFUNDED,
+            order.total,
+            None,
+        )
+    acts, env = OrderActivities(sessions), ActivityEnvironment()
+
+    await env.run(acts.set_status, StatusChange(str(order.id), OrderStatus.CANCELLED.value))
+
+    payment = await _payment(sessions, order.id)
+    assert (payment.status, payment.refunded_amount) == (PaymentStatus.REFUNDED, order.total)
+
+
+async def test_a_forward_status_leaves_the_payment_alone(sessions: SessionFactory) -> None:
+    order = await create_order(sessions)
+    acts, env = OrderActivities(sessions), ActivityEnvironment()
+
+    await env.run(acts.set_status, StatusChange(str(order.id), OrderStatus.CONFIRMED.value))
+
+    payment = await _payment(sessions, order.id)
+    assert (payment.status, payment.token) == (PaymentStatus.PENDING, "tok_visa")

@@ -148,3 +148,19 @@ async def test_refund_is_idempotent_and_bounded_by_the_capture(
     with pytest.raises(InvalidRequest):
         await simulator.refund(charge_id="ch_missing", amount=1, idempotency_key="r3")
     assert await _count(sessions, SimulatorRefund) == 1
+
+
+async def test_a_charge_or_refund_of_nothing_is_refused_as_a_real_provider_would(
+    simulator: PaymentSimulator, sessions: SessionFactory
+) -> None:
+    # The payment activities decide what is owed; the simulator stays strict
+    # so a test cannot pass by leaning on a lenient provider.
+    with pytest.raises(InvalidRequest):
+        await simulator.charge(token="tok_visa", amount=0, currency="USD", idempotency_key="z")
+    charge = await simulator.charge(
+        token="tok_visa", amount=100, currency="USD", idempotency_key="c"
+    )
+    with pytest.raises(InvalidRequest):
+        await simulator.refund(charge_id=charge.id, amount=0, idempotency_key="r")
+    assert await _count(sessions, SimulatorCharge) == 1
+    assert await _count(sessions, SimulatorRefund) == 0

@@ -18,6 +18,7 @@ from activities.payment_simulator import PaymentSimulator
 from activities.payments import ChargeInput, PaymentActivities, RefundInput, charge_key
 from core.db import SessionFactory
 from core.models import OrderEvent, Payment, PaymentStatus, SimulatorCharge, SimulatorRefund
+from tests.factories import create_product
 from tests.order_factory import create_order
 
 
@@ -291,3 +292,69 @@ async def test_card_token_never_reaches_logs_timeline_or_errors(
         texts += [f"{t} {d}" for t, d in await _events(sessions, order.id)]
         assert (await _payment(sessions, order.id)).token is None
     assert not [t for t in texts if "tok_" in t]
+
+
+# --- nothing owed: a free order (issue 10, item 1) ----------------------------
+
+
+async def test_a_free_order_is_captured_and_refunded_without_asking_the_provider(
+    sessions: SessionFactory, provider: CountingProvider
+) -> None:
+    # A provider refuses a refund of 0 for good; the compensation used to ask
+    # for one, fail non-retryably, and retry for ever with the stock held.
+    free = await create_product(sessions, price=0)
+    order = await create_order(sessions, lines=[(free, 1)])
+    acts = PaymentActivities(sessions, provider)
+
+    charged = await _env().run(acts.charge, ChargeInput(str(order.id)))
+    charged_again = await _env(2).run(acts.charge, ChargeInput(str(order.id)))
+    captured = await _payment(sessions, order.id)
+    refunded = await _env().run(acts.refund, RefundInput(str(order.id), reason="cancelled"))
+    refunded_again = await _env(2).run(acts.refund, RefundInput(str(order.id)))
+
+    assert charged.amount == charged_again.amount == 0
+    assert (captured.status, captured.token) == (PaymentStatus.CAPTURED, None)
+    assert refunded.refunded_amount == refunded_again.refunded_amount == 0
+    payment = await _payment(sessions, order.id)
+    assert (payment.status, payment.refunded_amount, payment.token) == (
+        PaymentStatus.REFUNDED,
+        0,
+        None,
+    )
+    assert provider.charges == 0
+    assert await _count(sessions, SimulatorCharge) == 0
+    assert await _count(sessions, SimulatorRefund) == 0
+    types = [event for event, _ in await _events(sessions, order.id)]
+    assert types.count("payment.captured") == types.count("payment.refunded") == 1
+
+
+async def test_a_zero_capture_the_provider_already_holds_is_settled_without_a_refund(
+    sessions: SessionFactory, provider: CountingProvider
+) -> None:
+    # A capture of 0 made before free orders skipped the provider (or by a
+    # lenient provider): the void path finds it, and there is nothing to give back.
+    free = await create_product(sessions, price=0)
+    order = await create_order(sessions, lines=[(free, 1)])
+    async with sessions() as session, session.begin():
+        session.add(
+            SimulatorCharge(
+                id="ch_sim_zero",
+                idempotency_key=charge_key(order.id),
+                amount=0,
+                currency="USD",
+                status="captured",
+            )
+        )
+    acts = PaymentActivities(sessions, provider)
+
+    result = await _env().run(acts.refund, RefundInput(str(order.id)))
+
+    assert result.refunded_amount == 0
+    payment = await _payment(sessions, order.id)
+    assert (payment.status, payment.refunded_amount, payment.charge_id, payment.token) == (
+        PaymentStatus.REFUNDED,
+        0,
+        "ch_sim_zero",
+        None,
+    )
+    assert await _count(sessions, SimulatorRefund) == 0

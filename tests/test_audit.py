@@ -3,14 +3,30 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import text
+from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from core.audit import run_audit
 from core.db import SessionFactory
-from core.models import Order, OrderStatus, Role, User
+from core.models import (
+    MovementKind,
+    Order,
+    OrderStatus,
+    Payment,
+    PaymentStatus,
+    Reservation,
+    ReservationStatus,
+    Role,
+    StockMovement,
+    User,
+)
 from tests.factories import create_product, create_user
+from workflows import search_attributes
 
 
 async def _order(
@@ -173,3 +189,200 @@ async def test_a_confirmed_order_being_cancelled_is_judged_by_how_long_the_undo_
     assert now.ok, now.render()
     assert now.undoing == 1
     assert any(str(undoing) in v and "being cancelled" in v for v in later.violations)
+
+
+def _mentions(violations: list[str], order_id: uuid.UUID) -> list[str]:
+    return [v for v in violations if str(order_id) in v]
+
+
+# --- every settled order has a settled payment and no card token (issue 10, item 3)
+
+
+async def _payment(
+    sessions: SessionFactory,
+    order_id: uuid.UUID,
+    status: PaymentStatus,
+    token: str | None,
+    amount: int = 1000,
+) -> None:
+    async with sessions() as session, session.begin():
+        session.add(
+            Payment(
+                order_id=order_id,
+                provider="simulator",
+                token=token,
+                status=status,
+                amount=amount,
+                currency="USD",
+            )
+        )
+
+
+async def test_finds_a_settled_order_keeping_its_card_token_or_an_unsettled_payment(
+    sessions: SessionFactory,
+) -> None:
+    user = await create_user(sessions)
+    # What every rejection for stock used to leave behind.
+    rejected = await _order(sessions, user, OrderStatus.REJECTED)
+    await _payment(sessions, rejected, PaymentStatus.PENDING, "tok_visa")
+    confirmed = await _order(sessions, user, OrderStatus.CONFIRMED)
+    await _capture(sessions, confirmed, 1000)
+    await _payment(sessions, confirmed, PaymentStatus.CAPTURED, "tok_visa")
+    clean = await _order(sessions, user, OrderStatus.REJECTED)
+    await _payment(sessions, clean, PaymentStatus.NOT_CHARGED, None)
+    waiting = await _order(sessions, user, OrderStatus.PENDING)
+    await _payment(sessions, waiting, PaymentStatus.PENDING, "tok_visa")
+
+    report = await run_audit(sessions)
+
+    assert len(_mentions(report.violations, rejected)) == 2  # unsettled, and the token
+    assert len(_mentions(report.violations, confirmed)) == 1  # the token
+    assert _mentions(report.violations, clean) == []
+    assert _mentions(report.violations, waiting) == []  # the charge still needs it
+
+
+# --- progress of every state that is not final (issue 10, item 4) -------------
+
+
+async def _hold(sessions: SessionFactory, order_id: uuid.UUID, status: ReservationStatus) -> None:
+    """One unit held for the order, with the ledger and stock kept balanced."""
+    product = await create_product(sessions, stock=5)
+    async with sessions() as session, session.begin():
+        row = await session.get_one(type(product), product.id)
+        row.stock -= 1
+        session.add(StockMovement(product_id=product.id, kind=MovementKind.RESERVE, delta=-1))
+        session.add(
+            Reservation(order_id=order_id, product_id=product.id, quantity=1, status=status)
+        )
+
+
+async def test_finds_a_half_shipped_order_still_holding_its_stock(
+    sessions: SessionFactory,
+) -> None:
+    # record_shipment marked the row shipped; commit_stock never ran.
+    user = await create_user(sessions)
+    half_shipped = await _order(sessions, user, OrderStatus.SHIPPED)
+    await _capture(sessions, half_shipped, 1000)
+    await _hold(sessions, half_shipped, ReservationStatus.HELD)
+    shipped = await _order(sessions, user, OrderStatus.SHIPPED)
+    await _capture(sessions, shipped, 1000)
+    await _hold(sessions, shipped, ReservationStatus.COMMITTED)
+    cancelled = await _order(sessions, user, OrderStatus.CANCELLED)
+    await _hold(sessions, cancelled, ReservationStatus.HELD)
+
+    fresh = await run_audit(sessions)
+    later = await run_audit(sessions, now=datetime.now(UTC) + timedelta(hours=1))
+
+    # A ship in flight has a moment between its writes; an ended order none.
+    assert _mentions(fresh.violations, half_shipped) == []
+    assert len(_mentions(later.violations, half_shipped)) == 1
+    assert _mentions(later.violations, shipped) == []
+    assert len(_mentions(fresh.violations, cancelled)) == 1
+    assert fresh.not_final == later.not_final == 2
+
+
+@pytest.fixture
+async def workflows(temporal_client: Client) -> AsyncIterator[WorkflowStarter]:
+    starter = WorkflowStarter(temporal_client)
+    yield starter
+    await starter.close()
+
+
+class WorkflowStarter:
+    """Real executions on the dev server, named as the saga names them, in a given status.
+
+    No worker polls their task queue, so each stays exactly as it was
+    started: the audit reads only the execution status and the
+    ``OrderStatus`` search attribute, as ``describe`` returns them.
+    """
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.task_queue = f"audit-{uuid.uuid4()}"
+        self._running: list[str] = []
+
+    async def start(self, order_id: uuid.UUID, status: str, *, running: bool = True) -> None:
+        handle = await self.client.start_workflow(
+            "OrderWorkflow",
+            id=f"order-{order_id}",
+            task_queue=self.task_queue,
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(search_attributes.ORDER_STATUS, status)]
+            ),
+        )
+        if running:
+            self._running.append(handle.id)
+        else:
+            await handle.terminate(reason="test: the workflow is gone")
+
+    async def close(self) -> None:
+        for workflow_id in self._running:
+            await self.client.get_workflow_handle(workflow_id).terminate(reason="test over")
+
+
+async def test_with_temporal_every_open_order_needs_a_workflow_that_agrees(
+    sessions: SessionFactory, workflows: WorkflowStarter
+) -> None:
+    user = await create_user(sessions)
+
+    async def order(db: OrderStatus, workflow: str | None, *, running: bool = True) -> uuid.UUID:
+        order_id = await _order(sessions, user, db)
+        if db in (OrderStatus.CONFIRMED, OrderStatus.SHIPPED):
+            await _capture(sessions, order_id, 1000)
+        if workflow is not None:
+            await workflows.start(order_id, workflow, running=running)
+        return order_id
+
+    agrees = await order(OrderStatus.CONFIRMED, "confirmed")
+    # The database is written first: one step ahead is a step in flight...
+    in_flight = await order(OrderStatus.SHIPPED, "confirmed")
+    # ...but never behind, and never with the workflow gone.
+    behind = await order(OrderStatus.CONFIRMED, "shipped")
+    gone = await order(OrderStatus.SHIPPED, "shipped", running=False)
+    never_started = await order(OrderStatus.CONFIRMED, None)
+
+    fresh = await run_audit(sessions, temporal=workflows.client)
+    later = await run_audit(
+        sessions, temporal=workflows.client, now=datetime.now(UTC) + timedelta(hours=1)
+    )
+
+    assert _mentions(fresh.violations, agrees) == []
+    assert _mentions(fresh.violations, in_flight) == []
+    # The half-shipped order: shipped in the database, confirmed in the saga.
+    assert len(_mentions(later.violations, in_flight)) == 1
+    for broken in (behind, gone, never_started):
+        assert len(_mentions(fresh.violations, broken)) == 1, fresh.render()
+    assert _mentions(later.violations, agrees) == []
+
+
+async def test_with_temporal_a_closed_workflow_must_end_as_the_database_says(
+    sessions: SessionFactory, workflows: WorkflowStarter
+) -> None:
+    # Without Temporal the audit cannot tell a confirmed order whose saga is
+    # gone from one waiting to be shipped; with it, it can.
+    user = await create_user(sessions)
+    confirmed = await _order(sessions, user, OrderStatus.CONFIRMED)
+    await _capture(sessions, confirmed, 1000)
+    await workflows.start(confirmed, "confirmed", running=False)
+
+    without = await run_audit(sessions)
+    with_temporal = await run_audit(sessions, temporal=workflows.client)
+
+    assert without.ok, without.render()
+    assert len(_mentions(with_temporal.violations, confirmed)) == 1
+
+
+async def test_orders_written_without_a_saga_skip_only_the_workflow_check(
+    sessions: SessionFactory, temporal_client: Client
+) -> None:
+    # The bench's one-transaction floor writes confirmed orders with no
+    # workflow behind them; every other check still judges them.
+    user = await create_user(sessions)
+    floor = await _order(sessions, user, OrderStatus.CONFIRMED)
+    await _capture(sessions, floor, 1000)
+    unpaid = await _order(sessions, user, OrderStatus.CONFIRMED)
+
+    report = await run_audit(sessions, temporal=temporal_client, without_workflow={floor, unpaid})
+
+    assert _mentions(report.violations, floor) == []
+    assert len(_mentions(report.violations, unpaid)) == 1  # kept 0 of its total

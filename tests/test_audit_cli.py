@@ -41,13 +41,15 @@ def _audit(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProces
     )
 
 
-async def _pending_order(sessions: SessionFactory) -> uuid.UUID:
+async def _pending_order(
+    sessions: SessionFactory, status: OrderStatus = OrderStatus.PENDING
+) -> uuid.UUID:
     user = await create_user(sessions)
     order = Order(
         customer_id=user.id,
-        status=OrderStatus.PENDING,
+        status=status,
         currency="USD",
-        total=1000,
+        total=0,  # nothing to capture: only the progress checks apply
         shipping_address={},
         idempotency_key=uuid.uuid4().hex,
         request_fingerprint="0" * 64,
@@ -123,3 +125,24 @@ async def test_with_temporal_finds_a_pending_order_without_a_workflow(
     assert without.returncode == 0, without.stdout
     assert with_temporal.returncode == 1, with_temporal.stderr
     assert f"order {order_id} is pending but has no running workflow" in with_temporal.stdout
+
+
+async def test_with_temporal_finds_a_shipped_order_without_a_workflow(
+    sessions: SessionFactory,
+    database_url: str,
+    temporal_dev_server: WorkflowEnvironment,
+    tmp_path: Path,
+) -> None:
+    # Not only pending orders: a shipped one whose saga is gone can never be
+    # delivered (issue 10, item 4).
+    order_id = await _pending_order(sessions, OrderStatus.SHIPPED)
+    address = temporal_dev_server.client.service_client.config.target_host
+
+    without = _audit(tmp_path, DATABASE_URL=database_url)
+    with_temporal = _audit(
+        tmp_path, "--with-temporal", DATABASE_URL=database_url, TEMPORAL_ADDRESS=address
+    )
+
+    assert without.returncode == 0, without.stdout
+    assert with_temporal.returncode == 1, with_temporal.stderr
+    assert str(order_id) in with_temporal.stdout

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from api.schemas.text import NO_NUL, NOT_BLANK, Text100, Text200, plain_text
+from core.models.payments import PaymentStatus
 
 MAX_LINES = 50
 MAX_QUANTITY = 100
@@ -109,7 +110,7 @@ class OrderItemPublic(BaseModel):
 
 
 class PaymentPublic(BaseModel):
-    status: str
+    status: PaymentStatus
     amount: int
     refunded_amount: int
 

@@ -171,9 +171,17 @@ class BenchRun:
             order_ids=stack.order_ids,
             initial_stock={p.id: p.stock for p in stack.shop.products},
             temporal=stack.temporal,
+            sagaless=stack.sagaless_order_ids,
         )
 
     # --- phases -------------------------------------------------------------
+
+    @staticmethod
+    def _note_orders(stack: Stack, outcomes: list[Outcome], *, sagas: bool) -> None:
+        ids = [o.order_id for o in outcomes if o.order_id]
+        stack.order_ids += ids
+        if not sagas:
+            stack.sagaless_order_ids += ids
 
     async def _warm_up(self, stack: Stack, variant: Variant, send: Send, *, sagas: bool) -> None:
         """Unmeasured requests first: connection pools, caches and imports fill up."""
@@ -182,7 +190,7 @@ class BenchRun:
             return
         self.progress.start(f"warm-up {variant.label}", n)
         outcomes = await driver.closed_loop(n, min(4, self.config.concurrency), send, self.progress)
-        stack.order_ids += [o.order_id for o in outcomes if o.order_id]
+        self._note_orders(stack, outcomes, sagas=sagas)
         if sagas:
             ids = [o.order_id for o in outcomes if o.ok and o.order_id]
             await driver.wait_for_sagas(stack.sessions, ids, self.config.grace_seconds)
@@ -243,7 +251,7 @@ class BenchRun:
         kept_up: bool | None = None,
         max_send_lag_ms: float | None = None,
     ) -> PhaseResult:
-        stack.order_ids += [o.order_id for o in outcomes if o.order_id]
+        self._note_orders(stack, outcomes, sagas=sagas)
         ok = [o for o in outcomes if o.ok]
         first_sent = min((o.sent_at for o in outcomes), default=clock.loop)
         last_done = max((o.done_at for o in ok), default=first_sent)

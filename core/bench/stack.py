@@ -44,6 +44,9 @@ class Stack:
     # Every order the bench placed on this stack (warm-up and failures
     # included): the books must account for each one.
     order_ids: list[str] = field(default_factory=list)
+    # Orders the floor wrote with no saga behind them: the audit's workflow
+    # checks skip these (everything else judges them like the saga's).
+    sagaless_order_ids: list[str] = field(default_factory=list)
 
     async def close(self) -> None:
         await self.api.aclose()

@@ -24,6 +24,8 @@ class PaymentStatus(enum.StrEnum):
     FAILED = "failed"  # the provider never answered in time; nothing kept
     REFUNDED = "refunded"
     VOIDED = "voided"  # compensation ran before any capture
+    # The order ended (rejected, cancelled) before any charge was attempted.
+    NOT_CHARGED = "not_charged"
 
 
 class Payment(Base):
