@@ -36,6 +36,8 @@ def test_the_key_generation_command_makes_a_usable_env_line() -> None:
             "DATABASE_URL": "postgresql://u:p@db/x",
             "TEMPORAL_ADDRESS": "temporal:7233",
             "ORDERSAGA_JWT_PRIVATE_KEYS": match[1],
+            "ORDERSAGA_ADMIN_EMAIL": "admin@shop.example.com",
+            "ORDERSAGA_MAIL_FROM": "orders@shop.example.com",
         }
     )
     assert [k.get_secret_value() for k in settings.jwt_private_keys] == [pem]
