@@ -436,9 +436,7 @@ def run_migrate_script(
     return result.returncode, calls
 
 
-def test_migrate_job_bootstraps_the_admin_and_never_resets_it(
-    chart: Chart, tmp_path: Path
-) -> None:
+def test_migrate_job_bootstraps_the_admin_and_never_resets_it(chart: Chart, tmp_path: Path) -> None:
     """Every sync runs the hook: it may only bootstrap (a no-op once an admin
     exists, tests/test_cli.py), never `create-admin`, which resets the password."""
     env = {"ORDERSAGA_ADMIN_EMAIL": "boss@example.com", "ORDERSAGA_ADMIN_PASSWORD": "s3cret pw"}
