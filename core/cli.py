@@ -191,7 +191,14 @@ async def _with_sessions(settings: Settings, work: Callable[..., object]) -> obj
     from core.db import create_engine, create_session_factory
 
     assert settings.database_url is not None
-    engine = create_engine(settings.database_url, pool_size=1)
+    engine = create_engine(
+        settings.database_url,
+        # Two at most: bootstrap-admin holds its lock on one while it creates
+        # the account on the other.
+        pool_size=1,
+        max_overflow=1,
+        prepared_statements=settings.db_prepared_statements,
+    )
     try:
         result = work(create_session_factory(engine))
         return await result if inspect.isawaitable(result) else result
@@ -232,6 +239,37 @@ def cmd_create_admin(settings: Settings, args: argparse.Namespace) -> int:
     except Exception as err:  # the driver's errors, told in one line
         raise _database_error(err) from None
     print(f"ordersaga: {email.lower()} is an admin")
+    return 0
+
+
+def cmd_bootstrap_admin(settings: Settings, args: argparse.Namespace) -> int:
+    """Create ORDERSAGA_ADMIN_EMAIL as the first admin, only while no admin exists."""
+    from api.auth.accounts import WeakPassword
+    from core.admin_bootstrap import Outcome, bootstrap_admin
+
+    if settings.admin_password is None:
+        print("ordersaga: no ORDERSAGA_ADMIN_PASSWORD given; no administrator bootstrapped")
+        return 0
+    password = settings.admin_password.get_secret_value()
+    try:
+        email = TypeAdapter(EmailStr).validate_python(settings.admin_email)
+    except ValidationError:
+        raise CliError("ORDERSAGA_ADMIN_EMAIL is not an email address", exit_code=2) from None
+    settings = join_stack(settings)
+
+    async def make(sessions: object) -> object:
+        return await bootstrap_admin(sessions, email, password)  # type: ignore[arg-type]
+
+    try:
+        outcome = asyncio.run(_with_sessions(settings, make))
+    except WeakPassword as err:
+        raise CliError(f"weak password: {err}", exit_code=2) from None
+    except Exception as err:  # the driver's errors, told in one line
+        raise _database_error(err) from None
+    if outcome == Outcome.CREATED:
+        print(f"ordersaga: {email.lower()} is the first admin")
+    else:
+        print("ordersaga: an admin exists already; nothing changed (create-admin resets one)")
     return 0
 
 
@@ -403,9 +441,19 @@ def build_parser() -> argparse.ArgumentParser:
     add("worker", cmd_worker, "run a Temporal worker on the orders task queue")
     add("migrate", cmd_migrate, "apply the database migrations")
     add("seed", cmd_seed, "load the demo catalog (idempotent)")
-    admin = add("create-admin", cmd_create_admin, "create an admin account, or promote a user")
+    admin = add(
+        "create-admin",
+        cmd_create_admin,
+        "create an admin account, or promote a user and set its password (explicit resets)",
+    )
     admin.add_argument("email")
     admin.add_argument("--password", required=True)
+    add(
+        "bootstrap-admin",
+        cmd_bootstrap_admin,
+        "create ORDERSAGA_ADMIN_EMAIL as the first admin with ORDERSAGA_ADMIN_PASSWORD, "
+        "only if no admin exists (safe on every deploy)",
+    )
     audit = add(
         "audit",
         cmd_audit,

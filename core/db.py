@@ -6,12 +6,17 @@ API and the activities, and Alembic uses a sync engine on the same URL.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+
+if TYPE_CHECKING:
+    from core.settings import Settings
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
@@ -24,8 +29,20 @@ def sqlalchemy_url(url: str) -> str:
     raise ValueError("DATABASE_URL must be a postgresql:// URL")
 
 
-def create_engine(url: str, *, pool_size: int = 10, pre_ping: bool = True) -> AsyncEngine:
-    """A pooled async engine.
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int | None = None,
+    pre_ping: bool = True,
+    prepared_statements: bool = True,
+) -> AsyncEngine:
+    """A pooled async engine of at most ``pool_size + max_overflow`` connections.
+
+    ``max_overflow`` defaults to ``pool_size``. ``prepared_statements=False``
+    is for PgBouncer in transaction mode: psycopg 3 then never prepares a
+    statement (``prepare_threshold=None``), since the next transaction may
+    run on another server connection that does not know it.
 
     ``pre_ping`` tests each pooled connection with a round trip before use,
     so a request after a database restart gets a fresh one instead of an
@@ -33,8 +50,26 @@ def create_engine(url: str, *, pool_size: int = 10, pre_ping: bool = True) -> As
     the first use of a stale connection fails that one attempt, SQLAlchemy
     then drops the whole pool, and the retry connects afresh.
     """
+    connect_args: dict[str, object] = {} if prepared_statements else {"prepare_threshold": None}
     return create_async_engine(
-        sqlalchemy_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping
+        sqlalchemy_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size if max_overflow is None else max_overflow,
+        pool_pre_ping=pre_ping,
+        connect_args=connect_args,
+    )
+
+
+def create_engine_from_settings(settings: Settings, *, pre_ping: bool = True) -> AsyncEngine:
+    """The engine a long-running process opens, sized by its settings."""
+    if not settings.database_url:
+        raise ValueError("DATABASE_URL is not set")
+    return create_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pre_ping=pre_ping,
+        prepared_statements=settings.db_prepared_statements,
     )
 
 

@@ -6,10 +6,16 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import create_engine, pool, text
 
 from core.settings import Settings, get_settings
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# A PostgreSQL advisory lock key that only ordersaga's migrations take: every
+# pod of a Deployment may run `ordersaga migrate` as it starts (an init
+# container), and only one may apply a migration at a time. The others wait,
+# then find the schema at head and do nothing.
+MIGRATION_LOCK_KEY = 0x6F7264657273  # "orders"
 
 
 def alembic_config(database_url: str) -> Config:
@@ -36,4 +42,26 @@ def resolve_database_url(settings: Settings | None = None) -> str:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(database_url), revision)
+    """Migrate to ``revision`` while holding the migration lock (see MIGRATION_LOCK_KEY)."""
+    from core.db import sqlalchemy_url
+
+    engine = create_engine(sqlalchemy_url(database_url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            # A session lock, not a transaction lock: it must outlive the
+            # commit of the migrations' own transaction.
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            connection.commit()
+            try:
+                config = alembic_config(database_url)
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+                connection.commit()
+            finally:
+                connection.rollback()
+                connection.execute(
+                    text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                )
+                connection.commit()
+    finally:
+        engine.dispose()

@@ -18,6 +18,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # The development defaults below are public (they are in this file), so a
 # process that is not in dev mode must never run with them.
 DEV_ADMIN_PASSWORD = "change-me-admin"
+# The domain of the example addresses below. Mail from it bounces and nobody
+# reads an admin account there, so a deployment must name its own.
+PLACEHOLDER_MAIL_DOMAIN = "ordersaga.dev"
 
 
 def _env(name: str) -> AliasChoices:
@@ -50,7 +53,14 @@ class Settings(BaseSettings):
 
     # PostgreSQL. Unset means: use the embedded server of the data directory.
     database_url: str | None = Field(default=None, validation_alias=_env("DATABASE_URL"))
-    db_pool_size: int = 10
+    # Connections each process may hold: a pool of db_pool_size kept open,
+    # plus up to db_max_overflow opened under load (docs/DEPLOY.md has the
+    # budget per tier). Behind PgBouncer in transaction mode, turn
+    # db_prepared_statements off: psycopg 3 would prepare statements on one
+    # server connection and run them on another.
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    db_prepared_statements: bool = True
 
     # Temporal. Unset address means: use the dev server of the data directory.
     temporal_address: str | None = Field(default=None, validation_alias=_env("TEMPORAL_ADDRESS"))
@@ -92,8 +102,11 @@ class Settings(BaseSettings):
     worker_workflow_sandbox: bool = True
     # On SIGTERM the worker stops polling and gives activities in flight this
     # long to finish; what is still running then is cancelled and retried by
-    # another worker.
-    worker_graceful_shutdown_seconds: float = Field(default=30.0, ge=0)
+    # another worker. Outside dev mode it may not be shorter than the payment
+    # deadline, so a charge in flight is never cut off by a rollout; whatever
+    # stops the process (Kubernetes' terminationGracePeriodSeconds, compose's
+    # stop_grace_period) must allow this plus a margin.
+    worker_graceful_shutdown_seconds: float = Field(default=90.0, ge=0)
     # Reaching PostgreSQL and Temporal at start: this many attempts, waiting
     # 1 s, 2 s, 4 s... (at most 10 s) between them, before exiting with 1.
     worker_connect_attempts: int = Field(default=8, ge=1)
@@ -144,6 +157,18 @@ class Settings(BaseSettings):
         return self.mode == "dev"
 
     @model_validator(mode="after")
+    def _client_certificate_and_key_together(self) -> Settings:
+        # A CA alone (server-only TLS) is fine; half a client identity is not.
+        if (self.temporal_tls_client_cert_path is None) != (
+            self.temporal_tls_client_key_path is None
+        ):
+            raise ValueError(
+                "TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH go together "
+                "(mTLS); give both or neither"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _refuse_missing_secrets_outside_dev(self) -> Settings:
         if self.is_dev:
             return self
@@ -161,9 +186,21 @@ class Settings(BaseSettings):
             and self.admin_password.get_secret_value() == DEV_ADMIN_PASSWORD
         ):
             missing.append("ORDERSAGA_ADMIN_PASSWORD (the development default is not allowed)")
+        for name, address in (
+            ("ORDERSAGA_ADMIN_EMAIL", self.admin_email),
+            ("ORDERSAGA_MAIL_FROM", self.mail_from),
+        ):
+            if address.rpartition("@")[2].strip().lower() == PLACEHOLDER_MAIL_DOMAIN:
+                missing.append(f"{name} (an address at {PLACEHOLDER_MAIL_DOMAIN} is a placeholder)")
         if missing:
             raise ValueError(
                 "outside dev mode these settings must be given real values: " + ", ".join(missing)
+            )
+        if self.worker_graceful_shutdown_seconds < self.payment_deadline_seconds:
+            raise ValueError(
+                "ORDERSAGA_WORKER_GRACEFUL_SHUTDOWN_SECONDS must be at least "
+                "ORDERSAGA_PAYMENT_DEADLINE_SECONDS outside dev mode, so a stopping "
+                "worker never cuts a charge in flight"
             )
         return self
 

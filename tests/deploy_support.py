@@ -30,6 +30,36 @@ SEARCH_ATTRIBUTES = {
 }
 
 
+# Settings the API helper (branch i10-api) adds to core/settings.py: the
+# ports that serve /metrics apart from the public ones. The chart and compose
+# set them already; until that branch is merged no Settings field reads them.
+CONTRACT_SETTINGS = {"ORDERSAGA_API_METRICS_PORT", "ORDERSAGA_AUTH_METRICS_PORT"}
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``override`` on top of ``base``, maps merged key by key, as Helm merges values."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def argocd_app(env: str) -> dict[str, Any]:
+    app: dict[str, Any] = load_yaml(DEPLOY / "argocd" / f"{env}.yaml")
+    return app
+
+
+def environment_values(env: str) -> dict[str, Any]:
+    """An environment's values as Argo CD gives them to Helm: the values file,
+    then the Application's own ``valuesObject`` on top."""
+    values: dict[str, Any] = load_yaml(DEPLOY / "environments" / env / "values.yaml")
+    helm = argocd_app(env)["spec"]["source"]["helm"]
+    return deep_merge(values, helm.get("valuesObject", {}))
+
+
 def fresh_pem() -> str:
     """A new Ed25519 private key in PEM, made per test so none lives in the repo."""
     key = Ed25519PrivateKey.generate()
@@ -56,8 +86,8 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
 
 
 def setting_names() -> set[str]:
-    """Every environment variable name Settings reads."""
-    names: set[str] = set()
+    """Every environment variable name Settings reads (and the contract's)."""
+    names: set[str] = set(CONTRACT_SETTINGS)
     for field_name, field in Settings.model_fields.items():
         names.add(f"ORDERSAGA_{field_name.upper()}")
         alias = field.validation_alias

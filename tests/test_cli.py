@@ -186,6 +186,8 @@ def test_dev_refuses_to_run_in_production_mode(
     monkeypatch.setenv("DATABASE_URL", "postgresql://db.internal/ordersaga")
     monkeypatch.setenv("TEMPORAL_ADDRESS", "temporal.internal:7233")
     monkeypatch.setenv("ORDERSAGA_JWKS_URL", "https://auth.internal/.well-known/jwks.json")
+    monkeypatch.setenv("ORDERSAGA_ADMIN_EMAIL", "admin@shop.example.com")
+    monkeypatch.setenv("ORDERSAGA_MAIL_FROM", "orders@shop.example.com")
     assert main(["dev"]) == 2
     assert "does not run with ORDERSAGA_MODE=production" in capsys.readouterr().err
 
@@ -424,3 +426,138 @@ def test_readme_starts_with_the_two_setup_commands_and_lists_every_setting() -> 
         if f"`{env}`" not in readme:
             missing.append(env)
     assert missing == [], "add these settings to the README's table"
+
+
+# --- the first administrator, bootstrapped once -------------------------------------
+
+
+def _bootstrap(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, email: str, password: str
+) -> int:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("ORDERSAGA_ADMIN_EMAIL", email)
+    monkeypatch.setenv("ORDERSAGA_ADMIN_PASSWORD", password)
+    return main(["bootstrap-admin"])
+
+
+async def test_bootstrap_admin_creates_the_first_admin_once_and_never_resets_it(
+    sessions: SessionFactory, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every deploy runs it; an admin's own password change must survive them all."""
+    from api.auth.accounts import create_or_promote_admin
+    from api.auth.passwords import verify_password
+
+    code = await asyncio.to_thread(
+        _bootstrap, monkeypatch, database_url, "root@example.com", "first-secret-1"
+    )
+    assert code == 0
+    admin = await _user(sessions, "root@example.com")
+    assert admin is not None and admin.role == Role.ADMIN
+    # The admin changes their password (what the profile route does, in effect).
+    await create_or_promote_admin(sessions, "root@example.com", "changed-by-admin")
+    changed = await _user(sessions, "root@example.com")
+    assert changed is not None
+
+    # The next sync runs the bootstrap again, with the Secret's old password.
+    code = await asyncio.to_thread(
+        _bootstrap, monkeypatch, database_url, "root@example.com", "first-secret-1"
+    )
+    assert code == 0
+    after = await _user(sessions, "root@example.com")
+    assert after is not None
+    assert after.password_hash == changed.password_hash
+    assert after.token_version == changed.token_version  # their tokens still work
+    assert await verify_password(after.password_hash, "changed-by-admin")
+
+
+async def test_bootstrap_admin_does_nothing_while_any_admin_exists(
+    sessions: SessionFactory, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.auth.accounts import create_or_promote_admin
+    from tests.factories import create_user
+
+    await create_or_promote_admin(sessions, "owner@example.com", "owner-secret-1")
+    customer = await create_user(sessions, email="someone@example.com")
+    code = await asyncio.to_thread(
+        _bootstrap, monkeypatch, database_url, "someone@example.com", "bootstrap-secret"
+    )
+    assert code == 0
+    untouched = await _user(sessions, "someone@example.com")
+    assert untouched is not None
+    assert (untouched.role, untouched.password_hash) == (Role.CUSTOMER, customer.password_hash)
+
+
+async def test_bootstrap_admin_without_a_password_changes_nothing(
+    sessions: SessionFactory, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("ORDERSAGA_ADMIN_EMAIL", "root@example.com")
+    assert await asyncio.to_thread(main, ["bootstrap-admin"]) == 0
+    assert await _user(sessions, "root@example.com") is None
+
+
+async def test_concurrent_bootstraps_make_one_admin(
+    sessions: SessionFactory, database_url: str
+) -> None:
+    """Init containers of several pods may bootstrap at once; the lock lets one through."""
+    from sqlalchemy import func as sql_func
+
+    from core.admin_bootstrap import Outcome, bootstrap_admin
+
+    outcomes = await asyncio.gather(
+        *(bootstrap_admin(sessions, f"admin{n}@example.com", "a-long-secret-1") for n in range(4))
+    )
+    assert sorted(outcomes) == sorted([Outcome.CREATED] + [Outcome.ADMIN_EXISTS] * 3)
+    async with sessions() as session:
+        admins = await session.scalar(
+            select(sql_func.count()).select_from(User).where(User.role == Role.ADMIN)
+        )
+    assert admins == 1
+
+
+# --- migrations, one pod at a time ----------------------------------------------------
+
+
+def test_migrate_waits_for_the_migration_lock(scratch_database_url: str) -> None:
+    """Every pod's init container runs `migrate`; they must take turns."""
+    import threading
+
+    from core.migrate import MIGRATION_LOCK_KEY, upgrade
+
+    engine = create_engine(sqlalchemy_url(scratch_database_url), isolation_level="AUTOCOMMIT")
+    with engine.connect() as holder:
+        holder.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK_KEY})
+        done = threading.Event()
+        errors: list[BaseException] = []
+
+        def migrate() -> None:
+            try:
+                upgrade(scratch_database_url)
+            except BaseException as err:  # reported to the test thread below
+                errors.append(err)
+            finally:
+                done.set()
+
+        thread = threading.Thread(target=migrate)
+        thread.start()
+        # Bounded poll: the other session shows up waiting on the same lock.
+        waiting = False
+        for _ in range(200):
+            waiting = bool(
+                holder.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                        "AND NOT granted AND pid <> pg_backend_pid()"
+                    )
+                )
+            )
+            if waiting or done.wait(0.05):
+                break
+        assert waiting and not done.is_set(), "migrate ran without waiting for the lock"
+        holder.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK_KEY})
+        assert done.wait(60)
+        thread.join()
+    assert errors == []
+    with engine.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM alembic_version")) == 1
+    engine.dispose()

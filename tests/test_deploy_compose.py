@@ -32,11 +32,15 @@ from tests.deploy_support import (
 )
 
 COMPOSE = REPO / "docker-compose.yml"
+# Compose stops unless .env gives each: the secrets, and the two addresses
+# production mode refuses to default (no placeholder at ordersaga.dev).
 REQUIRED_SECRETS = {
     "POSTGRES_PASSWORD",
     "TEMPORAL_DB_PASSWORD",
     "ORDERSAGA_JWT_PRIVATE_KEYS",
     "ORDERSAGA_ADMIN_PASSWORD",
+    "ORDERSAGA_ADMIN_EMAIL",
+    "ORDERSAGA_MAIL_FROM",
 }
 ORDERSAGA_SERVICES = ("search-attributes", "migrate", "auth", "api", "worker")
 ONE_SHOT = ("temporal-schema", "temporal-namespace", "search-attributes", "migrate")
@@ -49,6 +53,8 @@ def secrets_env() -> dict[str, str]:
         "TEMPORAL_DB_PASSWORD": "temporal-db-pw",
         "ORDERSAGA_ADMIN_PASSWORD": "admin-pw-123",
         "ORDERSAGA_JWT_PRIVATE_KEYS": json.dumps([fresh_pem()]),
+        "ORDERSAGA_ADMIN_EMAIL": "admin@shop.example.com",
+        "ORDERSAGA_MAIL_FROM": "orders@shop.example.com",
     }
 
 
@@ -116,6 +122,26 @@ def test_the_whole_stack_is_there(compose: dict[str, Any]) -> None:
     assert services["worker"]["command"] == ["worker"]
     assert services["search-attributes"]["command"] == ["register-search-attributes"]
     assert "ordersaga migrate" in services["migrate"]["command"][0]
+
+
+def test_every_up_bootstraps_the_admin_at_most_once(compose: dict[str, Any]) -> None:
+    """`create-admin` would reset the admin's password on every `up`."""
+    lines = [line.strip() for line in compose["services"]["migrate"]["command"][0].splitlines()]
+    assert [line for line in lines if line] == ["ordersaga migrate", "ordersaga bootstrap-admin"]
+
+
+def duration_seconds(text: str) -> float:
+    units = {"h": 3600, "m": 60, "s": 1}
+    return sum(
+        float(amount) * units[unit] for amount, unit in re.findall(r"(\d+(?:\.\d+)?)([hms])", text)
+    )
+
+
+def test_workers_drain_a_charge_before_compose_kills_them(compose: dict[str, Any]) -> None:
+    worker = compose["services"]["worker"]
+    settings = settings_from_env({k: str(v) for k, v in worker["environment"].items()})
+    assert settings.worker_graceful_shutdown_seconds >= settings.payment_deadline_seconds
+    assert duration_seconds(worker["stop_grace_period"]) > settings.worker_graceful_shutdown_seconds
 
 
 def test_images_are_pinned(compose: dict[str, Any]) -> None:

@@ -24,6 +24,8 @@ from tests.deploy_support import (
     CHART,
     DEPLOY,
     ENVIRONMENTS,
+    deep_merge,
+    environment_values,
     fresh_pem,
     load_yaml,
     setting_names,
@@ -38,8 +40,21 @@ KUBE_VERSIONS = ("1.25.0", kubernetes_validate.utils.latest_version())
 COMPONENTS = ("api", "auth", "worker")
 PAYMENT_DEADLINE = Settings.model_fields["payment_deadline_seconds"].default
 
+# What an operator must give: an immutable image and real addresses.
+MINIMUM: dict[str, Any] = {
+    "image": {"tag": "0123abc"},
+    "admin": {"email": "admin@shop.example.com"},
+    "smtp": {"from": "orders@shop.example.com"},
+}
+
+
+def with_minimum(values: dict[str, Any]) -> dict[str, Any]:
+    return deep_merge(MINIMUM, values)
+
+
 # Everything optional switched on, with the chart making its own Secret.
 FULL = {
+    **MINIMUM,
     "image": {"repository": "ghcr.io/acme/ordersaga", "tag": "0123abc"},
     "temporal": {
         "address": "temporal.example.com:7233",
@@ -60,19 +75,21 @@ FULL = {
         "tls": [{"secretName": "shop-tls", "hosts": ["shop.example.com"]}],
     },
     "worker": {"autoscaling": {"enabled": True, "minReplicas": 3, "maxReplicas": 9}},
-    "metrics": {"serviceMonitor": {"enabled": True}},
+    "database": {"maxConnections": 200},
+    "migrations": {"initContainer": {"enabled": True}},
+    "metrics": {"serviceMonitor": {"enabled": True, "onlyIfCRDExists": False}},
     "extraConfig": {"ORDERSAGA_PAYMENT_DEADLINE_SECONDS": "45"},
 }
 
 
 def value_sets() -> dict[str, dict[str, Any]]:
     sets: dict[str, dict[str, Any]] = {
-        "default": {},
-        "temporal-cloud": load_yaml(DEPLOY / "helm" / "values-temporal-cloud.yaml"),
+        "default": MINIMUM,
+        "temporal-cloud": with_minimum(load_yaml(DEPLOY / "helm" / "values-temporal-cloud.yaml")),
         "full": FULL,
     }
     for env in ENVIRONMENTS:
-        sets[env] = load_yaml(DEPLOY / "environments" / env / "values.yaml")
+        sets[env] = environment_values(env)
     return sets
 
 
@@ -186,7 +203,7 @@ def test_every_manifest_validates_against_kubernetes(chart: Chart, name: str) ->
 
 
 def test_kubernetes_validation_would_catch_a_broken_manifest(chart: Chart) -> None:
-    deployment = Rendered(chart, {}).deployment("api")
+    deployment = Rendered(chart, MINIMUM).deployment("api")
     deployment["spec"]["replicas"] = "two"
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(deployment, KUBE_VERSIONS[-1], strict=True)
@@ -237,7 +254,7 @@ def test_incomplete_values_fail_with_a_clear_message(
     chart: Chart, values: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(HelmRenderError, match=message):
-        chart.render(values, name=RELEASE, namespace=NAMESPACE)
+        chart.render(with_minimum(values), name=RELEASE, namespace=NAMESPACE)
 
 
 # --- workloads -------------------------------------------------------------------
@@ -260,7 +277,7 @@ def test_deployments_have_resources_and_probes_on_real_ports(chart: Chart, name:
 
 
 def test_each_process_runs_its_own_command_and_port(chart: Chart) -> None:
-    rendered = Rendered(chart, {})
+    rendered = Rendered(chart, MINIMUM)
     api, auth, worker = (container(rendered.deployment(c)) for c in COMPONENTS)
     assert api["args"] == ["api", "--host", "0.0.0.0", "--port", "8000"]
     assert auth["args"] == ["auth", "--host", "0.0.0.0", "--port", "8001"]
@@ -271,8 +288,13 @@ def test_each_process_runs_its_own_command_and_port(chart: Chart) -> None:
 
 
 def test_replicas_are_independent(chart: Chart) -> None:
-    values = {"api": {"replicas": 3}, "auth": {"replicas": 1}, "worker": {"replicas": 7}}
-    rendered = Rendered(chart, values)
+    values = {
+        "api": {"replicas": 3},
+        "auth": {"replicas": 1},
+        "worker": {"replicas": 7},
+        "database": {"maxConnections": 200},
+    }
+    rendered = Rendered(chart, with_minimum(values))
     replicas = {c: rendered.deployment(c)["spec"]["replicas"] for c in COMPONENTS}
     assert replicas == {"api": 3, "auth": 1, "worker": 7}
     assert rendered.kind("HorizontalPodAutoscaler") == []
@@ -288,7 +310,7 @@ def test_worker_autoscaling_owns_the_worker_replica_count(chart: Chart) -> None:
 
 
 def test_workers_get_time_to_finish_in_flight_activities(chart: Chart) -> None:
-    rendered = Rendered(chart, {})
+    rendered = Rendered(chart, MINIMUM)
     worker = rendered.deployment("worker")["spec"]["template"]["spec"]
     assert worker["terminationGracePeriodSeconds"] > PAYMENT_DEADLINE
     # No preStop delay: the worker drains on SIGTERM itself.
@@ -322,7 +344,7 @@ def test_services_pdbs_and_monitors_select_real_pods_and_ports(chart: Chart) -> 
         (target,) = [d for d in deployments if selects(pdb["spec"]["selector"]["matchLabels"], d)]
         assert pdb["spec"]["maxUnavailable"] == 1
     monitors = rendered.kind("ServiceMonitor")
-    assert {m["metadata"]["name"] for m in monitors} == {f"{RELEASE}-api", f"{RELEASE}-worker"}
+    assert {m["metadata"]["name"] for m in monitors} == {f"{RELEASE}-{c}" for c in COMPONENTS}
     for monitor in monitors:
         selector = monitor["spec"]["selector"]["matchLabels"]
         (service,) = [
@@ -397,7 +419,7 @@ def run_migrate_script(
     chart: Chart, tmp_path: Path, env: dict[str, str], fail_migrate: bool = False
 ) -> tuple[int, list[str]]:
     """Run the migrate Job's command with a stand-in `ordersaga` that logs its calls."""
-    command = container(Rendered(chart, {}).job("migrate"))["command"]
+    command = container(Rendered(chart, MINIMUM).job("migrate"))["command"]
     log = tmp_path / "calls"
     fake = tmp_path / "bin" / "ordersaga"
     fake.parent.mkdir(parents=True)
@@ -414,24 +436,22 @@ def run_migrate_script(
     return result.returncode, calls
 
 
-def test_migrate_job_creates_the_admin_only_when_a_password_is_given(
-    chart: Chart, tmp_path: Path
-) -> None:
-    email = {"ORDERSAGA_ADMIN_EMAIL": "boss@example.com"}
-    code, calls = run_migrate_script(chart, tmp_path / "a", email)
-    assert (code, calls) == (0, ["migrate"])
-    code, calls = run_migrate_script(
-        chart, tmp_path / "b", {**email, "ORDERSAGA_ADMIN_PASSWORD": "s3cret pw"}
-    )
-    assert (code, calls) == (0, ["migrate", "create-admin boss@example.com --password s3cret pw"])
-    code, calls = run_migrate_script(
-        chart, tmp_path / "c", {**email, "ORDERSAGA_ADMIN_PASSWORD": "pw"}, fail_migrate=True
-    )
+def test_migrate_job_bootstraps_the_admin_and_never_resets_it(chart: Chart, tmp_path: Path) -> None:
+    """Every sync runs the hook: it may only bootstrap (a no-op once an admin
+    exists, tests/test_cli.py), never `create-admin`, which resets the password."""
+    env = {"ORDERSAGA_ADMIN_EMAIL": "boss@example.com", "ORDERSAGA_ADMIN_PASSWORD": "s3cret pw"}
+    code, calls = run_migrate_script(chart, tmp_path / "a", env)
+    assert (code, calls) == (0, ["migrate", "bootstrap-admin"])
+    # The password reaches the command through the environment only.
+    assert all("s3cret" not in call for call in calls)
+    code, calls = run_migrate_script(chart, tmp_path / "b", env, fail_migrate=True)
     assert code != 0 and calls == ["migrate"], "a failed migration must fail the hook"
+    command = " ".join(container(Rendered(chart, MINIMUM).job("migrate"))["command"])
+    assert "create-admin" not in command
 
 
 def test_an_existing_secret_is_used_by_name(chart: Chart) -> None:
-    rendered = Rendered(chart, {"secrets": {"existingSecret": "my-secrets"}})
+    rendered = Rendered(chart, with_minimum({"secrets": {"existingSecret": "my-secrets"}}))
     assert rendered.kind("Secret") == []
     refs = [
         var["valueFrom"]["secretKeyRef"]["name"]
@@ -480,11 +500,11 @@ def test_every_pod_starts_with_valid_production_settings(
 def test_worker_health_port_matches_its_container_port(
     chart: Chart, fake_secret: dict[str, str]
 ) -> None:
-    rendered = Rendered(chart, {"worker": {"healthPort": 9100}})
+    rendered = Rendered(chart, with_minimum({"worker": {"healthPort": 9200}}))
     worker = rendered.deployment("worker")
     settings = settings_from_env(pod_env(rendered, worker, fake_secret))
-    assert settings.worker_health_port == 9100
-    assert [p["containerPort"] for p in container(worker)["ports"]] == [9100]
+    assert settings.worker_health_port == 9200
+    assert [p["containerPort"] for p in container(worker)["ports"]] == [9200]
 
 
 def tls_files(rendered: Rendered, workload: dict[str, Any]) -> dict[str, str]:
@@ -553,7 +573,7 @@ def test_temporal_cloud_example(chart: Chart, fake_secret: dict[str, str]) -> No
 
 def test_config_changes_roll_the_pods(chart: Chart) -> None:
     def checksum(values: dict[str, Any]) -> str:
-        deployment = Rendered(chart, values).deployment("worker")
+        deployment = Rendered(chart, with_minimum(values)).deployment("worker")
         annotations: dict[str, str] = deployment["spec"]["template"]["metadata"]["annotations"]
         return annotations["checksum/config"]
 

@@ -213,7 +213,13 @@ async def _connect_database(settings: Settings) -> AsyncEngine:
         raise StartupError("DATABASE_URL is not set")
     # No pre-ping: a round trip before every step, when every activity
     # retries a failed attempt anyway (see create_engine).
-    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size, pre_ping=False)
+    engine = create_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pre_ping=False,
+        prepared_statements=settings.db_prepared_statements,
+    )
 
     async def ping() -> None:
         async with engine.connect() as conn:

@@ -23,7 +23,7 @@
 {{- define "ordersaga.labels" -}}
 helm.sh/chart: {{ include "ordersaga.chart" . }}
 {{ include "ordersaga.selectorLabels" . }}
-app.kubernetes.io/version: {{ include "ordersaga.imageTag" . | trunc 63 | quote }}
+app.kubernetes.io/version: {{ include "ordersaga.versionLabel" . | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: ordersaga
 {{- end }}
@@ -53,11 +53,33 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
 {{- define "ordersaga.imageTag" -}}
-{{- .Values.image.tag | default .Chart.AppVersion }}
+{{- .Values.image.tag }}
 {{- end }}
 
+{{/*
+repository:tag, or repository[:tag]@digest. An immutable reference is
+required: the schema refuses `latest` outside allowLatest, and an empty tag
+needs a digest.
+*/}}
 {{- define "ordersaga.image" -}}
-{{- printf "%s:%s" .Values.image.repository (include "ordersaga.imageTag" .) }}
+{{- $image := .Values.image }}
+{{- if $image.digest }}
+{{- if $image.tag }}
+{{- printf "%s:%s@%s" $image.repository $image.tag $image.digest }}
+{{- else }}
+{{- printf "%s@%s" $image.repository $image.digest }}
+{{- end }}
+{{- else }}
+{{- printf "%s:%s" $image.repository (required "image.tag (the commit SHA image.yml pushed) or image.digest is required" $image.tag) }}
+{{- end }}
+{{- end }}
+
+{{- define "ordersaga.versionLabel" -}}
+{{- if .Values.image.tag }}
+{{- .Values.image.tag | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- .Values.image.digest | trimPrefix "sha256:" | trunc 12 }}
+{{- end }}
 {{- end }}
 
 {{- define "ordersaga.configMapName" -}}
@@ -99,6 +121,7 @@ inline, because hooks run before the release's ConfigMap exists.
 {{- end }}
 
 {{- define "ordersaga.baseConfig" -}}
+{{- include "ordersaga.checks" . }}
 ORDERSAGA_MODE: production
 ORDERSAGA_LOG_LEVEL: {{ .Values.logLevel | quote }}
 ORDERSAGA_DATA_DIR: /tmp/ordersaga
@@ -106,22 +129,31 @@ ORDERSAGA_TASK_QUEUE: {{ .Values.taskQueue | quote }}
 TEMPORAL_ADDRESS: {{ required "temporal.address is required (host:port of the Temporal frontend)" .Values.temporal.address | quote }}
 TEMPORAL_NAMESPACE: {{ .Values.temporal.namespace | quote }}
 TEMPORAL_TLS: {{ include "ordersaga.temporalTlsEnabled" . | quote }}
-{{- with .Values.temporal.tls.existingSecret }}
-TEMPORAL_TLS_CLIENT_CERT_PATH: {{ printf "%s/%s" (include "ordersaga.temporalTlsDir" $) $.Values.temporal.tls.certKey | quote }}
-TEMPORAL_TLS_CLIENT_KEY_PATH: {{ printf "%s/%s" (include "ordersaga.temporalTlsDir" $) $.Values.temporal.tls.keyKey | quote }}
-{{- with $.Values.temporal.tls.caKey }}
-TEMPORAL_TLS_SERVER_CA_CERT_PATH: {{ printf "%s/%s" (include "ordersaga.temporalTlsDir" $) . | quote }}
+{{- /* Only the files the Secret holds: a CA-only Secret sets no client paths. */}}
+{{- with .Values.temporal.tls }}
+{{- if .existingSecret }}
+{{- if .certKey }}
+TEMPORAL_TLS_CLIENT_CERT_PATH: {{ printf "%s/%s" (include "ordersaga.temporalTlsDir" $) .certKey | quote }}
+TEMPORAL_TLS_CLIENT_KEY_PATH: {{ printf "%s/%s" (include "ordersaga.temporalTlsDir" $) .keyKey | quote }}
+{{- end }}
+{{- if .caKey }}
+TEMPORAL_TLS_SERVER_CA_CERT_PATH: {{ printf "%s/%s" (include "ordersaga.temporalTlsDir" $) .caKey | quote }}
+{{- end }}
 {{- end }}
 {{- end }}
 ORDERSAGA_SERVE_AUTH: "false"
 ORDERSAGA_JWKS_URL: {{ include "ordersaga.jwksUrl" . | quote }}
-ORDERSAGA_ADMIN_EMAIL: {{ .Values.admin.email | quote }}
+ORDERSAGA_ADMIN_EMAIL: {{ required "admin.email is required (the first administrator)" .Values.admin.email | quote }}
 ORDERSAGA_SMTP_HOST: {{ .Values.smtp.host | quote }}
 ORDERSAGA_SMTP_PORT: {{ .Values.smtp.port | quote }}
-ORDERSAGA_MAIL_FROM: {{ .Values.smtp.from | quote }}
+ORDERSAGA_MAIL_FROM: {{ required "smtp.from is required (the sender of order mail)" .Values.smtp.from | quote }}
 ORDERSAGA_API_PORT: {{ .Values.api.port | quote }}
+ORDERSAGA_API_METRICS_PORT: {{ .Values.api.metricsPort | quote }}
 ORDERSAGA_AUTH_PORT: {{ .Values.auth.port | quote }}
+ORDERSAGA_AUTH_METRICS_PORT: {{ .Values.auth.metricsPort | quote }}
+ORDERSAGA_DB_PREPARED_STATEMENTS: {{ .Values.database.preparedStatements | quote }}
 ORDERSAGA_WORKER_HEALTH_PORT: {{ .Values.worker.healthPort | quote }}
+ORDERSAGA_WORKER_GRACEFUL_SHUTDOWN_SECONDS: {{ .Values.worker.gracefulShutdownSeconds | quote }}
 ORDERSAGA_WORKER_MAX_CONCURRENT_ACTIVITIES: {{ .Values.worker.maxConcurrentActivities | quote }}
 ORDERSAGA_WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: {{ .Values.worker.maxConcurrentWorkflowTasks | quote }}
 {{- end }}
@@ -203,4 +235,86 @@ readinessProbe:
   periodSeconds: {{ $probes.readiness.periodSeconds }}
   timeoutSeconds: {{ $probes.readiness.timeoutSeconds }}
   failureThreshold: {{ $probes.readiness.failureThreshold }}
+{{- end }}
+
+{{/* The worker pod's grace period: the graceful shutdown plus the margin. */}}
+{{- define "ordersaga.workerTerminationGracePeriod" -}}
+{{- add (int .Values.worker.gracefulShutdownSeconds) (int .Values.worker.shutdownMarginSeconds) }}
+{{- end }}
+
+{{/* The most replicas a Deployment may run, a rollout's surge pod included. */}}
+{{- define "ordersaga.maxPods" -}}
+{{- $v := index .root.Values .component }}
+{{- $most := int $v.replicas }}
+{{- if and (eq .component "worker") (or $v.autoscaling.enabled $v.autoscaling.keda.enabled) }}
+{{- $most = int $v.autoscaling.maxReplicas }}
+{{- end }}
+{{- add $most 1 }}
+{{- end }}
+
+{{/*
+Checks no schema can make, because they compare values: fail the render
+rather than deploy a release that drops work or runs out of connections.
+*/}}
+{{- define "ordersaga.checks" -}}
+{{- $deadline := get .Values.extraConfig "ORDERSAGA_PAYMENT_DEADLINE_SECONDS" | default 60 | float64 }}
+{{- if lt (float64 .Values.worker.gracefulShutdownSeconds) $deadline }}
+{{- fail (printf "worker.gracefulShutdownSeconds (%v) must be at least the payment deadline (%v s): a stopping worker would cut charges in flight" .Values.worker.gracefulShutdownSeconds $deadline) }}
+{{- end }}
+{{- $total := 0 }}
+{{- range $component := list "api" "auth" "worker" }}
+{{- $pool := index $.Values.database.pool $component }}
+{{- $pods := int (include "ordersaga.maxPods" (dict "root" $ "component" $component)) }}
+{{- $total = add $total (mul $pods (add (int $pool.size) (int $pool.maxOverflow))) }}
+{{- if $.Values.migrations.initContainer.enabled }}
+{{- /* Each starting pod's `ordersaga migrate` holds one connection. */}}
+{{- $total = add $total $pods }}
+{{- end }}
+{{- end }}
+{{- /* The migrate hook: migrate (one) and bootstrap-admin (two). */}}
+{{- $total = add $total 3 }}
+{{- if gt (int $total) (int .Values.database.maxConnections) }}
+{{- fail (printf "the pools may open %d PostgreSQL connections, above database.maxConnections (%d): shrink database.pool or the replicas, or raise the budget (docs/DEPLOY.md)" (int $total) (int .Values.database.maxConnections)) }}
+{{- end }}
+{{- end }}
+
+{{/* A pod's environment for its own connection pool (per process type). */}}
+{{- define "ordersaga.poolEnv" -}}
+{{- $pool := index .root.Values.database.pool .component -}}
+- name: ORDERSAGA_DB_POOL_SIZE
+  value: {{ $pool.size | quote }}
+- name: ORDERSAGA_DB_MAX_OVERFLOW
+  value: {{ $pool.maxOverflow | quote }}
+{{- end }}
+
+{{/*
+Pod annotations that roll the pods when what they read at start changes:
+the settings (ConfigMap), the chart-made Secret, and for Secrets the chart
+does not see (secrets.existingSecret, the Temporal TLS Secret) the
+secrets.rotation stamp.
+*/}}
+{{- define "ordersaga.rolloutAnnotations" -}}
+checksum/config: {{ include "ordersaga.configData" . | sha256sum }}
+{{- if not .Values.secrets.existingSecret }}
+checksum/secret: {{ include "ordersaga.secretData" . | sha256sum }}
+{{- end }}
+{{- with .Values.secrets.rotation }}
+ordersaga.io/secrets-rotation: {{ . | quote }}
+{{- end }}
+{{- end }}
+
+{{/* The data of the chart-made Secret (templates/secret.yaml). */}}
+{{- define "ordersaga.secretData" -}}
+{{- $keys := .Values.secrets.keys }}
+{{ $keys.databaseUrl }}: {{ required "secrets.databaseUrl is required when secrets.existingSecret is empty" .Values.secrets.databaseUrl | b64enc | quote }}
+{{- if not .Values.secrets.jwtPrivateKeys }}
+{{- fail "secrets.jwtPrivateKeys needs at least one PEM private key when secrets.existingSecret is empty" }}
+{{- end }}
+{{ $keys.jwtPrivateKeys }}: {{ .Values.secrets.jwtPrivateKeys | toJson | b64enc | quote }}
+{{- with .Values.secrets.adminPassword }}
+{{ $keys.adminPassword }}: {{ . | b64enc | quote }}
+{{- end }}
+{{- if .Values.temporal.apiKey.enabled }}
+{{ $keys.temporalApiKey }}: {{ required "secrets.temporalApiKey is required when temporal.apiKey.enabled" .Values.secrets.temporalApiKey | b64enc | quote }}
+{{- end }}
 {{- end }}
