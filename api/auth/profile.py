@@ -63,7 +63,16 @@ async def change_password(
                 422,
                 "invalid request: new_password",
                 code="validation-error",
-                extra={"errors": [{"field": "new_password", "in": "body", "message": problem}]},
+                extra={
+                    "errors": [
+                        {
+                            "field": "new_password",
+                            "in": "body",
+                            "type": "weak_password",
+                            "message": problem,
+                        }
+                    ]
+                },
             )
         # Throttled like a login: a stolen token must not become a way to
         # guess the account's password at full speed.
