@@ -125,7 +125,8 @@ def build_app(
     app.state.metrics = metrics.ApiMetrics()
     app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestContextMiddleware)
-    for router in [*routers, metrics.router]:
+    # No /metrics route: the page is served on a port of its own (api/serve.py).
+    for router in routers:
         app.include_router(router)
     tracing.setup(settings, "ordersaga-api" if use_temporal else "ordersaga-auth")
     tracing.instrument_app(app, settings)

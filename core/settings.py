@@ -137,6 +137,11 @@ class Settings(BaseSettings):
     # HTTP.
     api_port: int = 8000
     auth_port: int = 8001
+    # Prometheus /metrics of `ordersaga api` and `ordersaga auth`, on ports of
+    # their own (never the public one: the page shows business counters);
+    # bound on the same host as the public port. 0 serves no metrics page.
+    api_metrics_port: int = Field(default=9100, ge=0, le=65535)
+    auth_metrics_port: int = Field(default=9101, ge=0, le=65535)
     max_body_bytes: int = 1024 * 1024
 
     @property
