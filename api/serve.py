@@ -27,6 +27,9 @@ async def serve(
 ) -> None:
     """Serve ``app`` until SIGTERM/SIGINT (or ``stop``, for tests)."""
     # log_config=None: uvicorn's loggers go through ours (text in dev, JSON otherwise).
+    # Proxy headers stay as uvicorn ships them: X-Forwarded-For is believed
+    # only from FORWARDED_ALLOW_IPS (default loopback), which the login
+    # throttle's client address depends on (api/auth/throttle.py).
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None))
     # The same host as the public port: in a pod, Prometheus scrapes the pod
     # address; what keeps the page private is that no Service or Ingress of
