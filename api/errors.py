@@ -2,8 +2,13 @@
 
 Every error answer is ``application/problem+json`` with ``type``, ``title``,
 ``status`` and ``detail``; validation errors add ``errors``, a list naming
-each failing field. Handlers never echo request bodies, so a password or a
-card token sent by a client can never come back in an error.
+each failing field by location and machine-readable ``type``.
+
+No error body reflects what the client sent (no path, query, header or body
+text, not even a refused key's name): a password, a card token or markup
+can never come back in an error. Details are fixed text written here or in
+the routes; validation errors are rendered by the rules above ``_message``
+(tests/test_error_reflection.py sends a marker to every route to prove it).
 """
 
 from __future__ import annotations
