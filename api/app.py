@@ -62,7 +62,14 @@ async def _connect_temporal(resources: Resources) -> None:
 
 
 def create_resources(settings: Settings) -> Resources:
-    engine = create_engine(resolve_database_url(settings), pool_size=settings.db_pool_size)
+    # Sized by the same settings as the worker's, so the chart's connection
+    # budget (docs/DEPLOY.md) holds for the API and auth processes too.
+    engine = create_engine(
+        resolve_database_url(settings),
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        prepared_statements=settings.db_prepared_statements,
+    )
     sessions = create_session_factory(engine)
     keys = KeyStore(
         static_verification_keys(settings),
@@ -125,7 +132,8 @@ def build_app(
     app.state.metrics = metrics.ApiMetrics()
     app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestContextMiddleware)
-    for router in [*routers, metrics.router]:
+    # No /metrics route: the page is served on a port of its own (api/serve.py).
+    for router in routers:
         app.include_router(router)
     tracing.setup(settings, "ordersaga-api" if use_temporal else "ordersaga-auth")
     tracing.instrument_app(app, settings)

@@ -102,9 +102,23 @@ async def price_lines(session: AsyncSession, body: OrderCreate) -> list[PricedLi
         product = products.get(line.product_id)
         field = f"items[{i}].product_id"
         if product is None:
-            errors.append({"field": field, "in": "body", "message": "unknown product"})
+            errors.append(
+                {
+                    "field": field,
+                    "in": "body",
+                    "type": "unknown_product",
+                    "message": "unknown product",
+                }
+            )
         elif not product.active:
-            errors.append({"field": field, "in": "body", "message": "product is not for sale"})
+            errors.append(
+                {
+                    "field": field,
+                    "in": "body",
+                    "type": "product_not_for_sale",
+                    "message": "product is not for sale",
+                }
+            )
         else:
             priced.append(PricedLine(product, line.quantity))
     currencies = sorted({line.product.currency for line in priced})
@@ -113,6 +127,7 @@ async def price_lines(session: AsyncSession, body: OrderCreate) -> list[PricedLi
             {
                 "field": "items",
                 "in": "body",
+                "type": "mixed_currencies",
                 "message": "all products of one order must share a currency; found "
                 + ", ".join(currencies),
             }

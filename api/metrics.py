@@ -1,4 +1,9 @@
-"""Prometheus metrics of an API process, served at ``GET /metrics``.
+"""Prometheus metrics of an API process, served at ``GET /metrics`` on a port of its own.
+
+The page shows business counters (orders accepted) and process internals, so
+it is never on the public port: ``metrics_server`` serves it on
+``ORDERSAGA_API_METRICS_PORT`` (``ORDERSAGA_AUTH_METRICS_PORT`` for the auth
+service), which only Prometheus is meant to reach, as the worker's is.
 
 Requests are counted and timed by route *template* (``/orders/{order_id}``),
 never by raw path: a path per order would give Prometheus a time series per
@@ -17,7 +22,6 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -29,6 +33,8 @@ from prometheus_client import (
     generate_latest,
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.probe_server import Answer, ProbeServer
 
 UNMATCHED = "unmatched"
 # Seconds; from a cached catalog read to a checkout waiting (Prefer: wait) for its saga.
@@ -103,11 +109,10 @@ class MetricsMiddleware:
             )
 
 
-router = APIRouter()
+def metrics_server(metrics: ApiMetrics, *, host: str, port: int) -> ProbeServer:
+    """``GET /metrics`` of this app on ``host:port``, apart from its public port."""
 
+    async def page() -> Answer:
+        return Answer(200, metrics.exposition(), CONTENT_TYPE_LATEST)
 
-# Not in the OpenAPI document: it is for Prometheus, not for API clients.
-@router.get("/metrics", include_in_schema=False)
-async def metrics(request: Request) -> Response:
-    api_metrics: ApiMetrics = request.app.state.metrics
-    return Response(api_metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+    return ProbeServer({"/metrics": page}, host=host, port=port, name="metrics endpoint")

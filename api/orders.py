@@ -119,7 +119,7 @@ async def owned_order(
     Someone else's order answers exactly like a missing one, so order IDs
     cannot be probed.
     """
-    not_found = ProblemError(404, f"no order {order_id}", code="order-not-found")
+    not_found = ProblemError(404, "no order with this id", code="order-not-found")
     try:
         oid = uuid.UUID(order_id)
     except ValueError:

@@ -111,6 +111,9 @@ def dev_options(settings: Settings, args: argparse.Namespace) -> DevOptions:
         ui_port=args.ui_port,
         smtp_port=args.smtp_port or settings.smtp_port,
         worker_port=args.worker_port or settings.worker_health_port or 9000,
+        api_metrics_port=(
+            settings.api_metrics_port if args.api_metrics_port is None else args.api_metrics_port
+        ),
         run_worker=not args.no_worker,
     )
 
@@ -131,18 +134,28 @@ def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _serve(
-    app_factory: Callable[[Settings], object], settings: Settings, host: str, port: int, what: str
+    app_factory: Callable[[Settings], object],
+    settings: Settings,
+    host: str,
+    ports: tuple[int, int],
+    what: str,
 ) -> int:
-    import uvicorn
+    from fastapi import FastAPI
 
+    from api.serve import serve
     from core.devstack import Port, StackError, check_ports
 
+    port, metrics_port = ports
+    wanted = [Port(port, what, "--port")]
+    if metrics_port:
+        wanted.append(Port(metrics_port, f"{what} metrics", "--metrics-port"))
     try:
-        check_ports([Port(port, what, "--port")], host=host)
+        check_ports(wanted, host=host)
     except StackError as err:
         raise CliError(str(err), err.exit_code) from None
-    # log_config=None: uvicorn's loggers go through ours (text in dev, JSON otherwise).
-    uvicorn.run(app_factory(settings), host=host, port=port, log_config=None)  # type: ignore[arg-type]
+    app = app_factory(settings)
+    assert isinstance(app, FastAPI)
+    asyncio.run(serve(app, host=host, port=port, metrics_port=metrics_port))
     return 0
 
 
@@ -151,20 +164,24 @@ def _default_host(settings: Settings) -> str:
     return "127.0.0.1" if settings.is_dev else "0.0.0.0"
 
 
+def _metrics_port(args: argparse.Namespace, default: int) -> int:
+    return default if args.metrics_port is None else int(args.metrics_port)
+
+
 def cmd_api(settings: Settings, args: argparse.Namespace) -> int:
     from api.main import create_app
 
     settings = join_stack(settings, need_temporal=True)
-    port = args.port or settings.api_port
-    return _serve(create_app, settings, args.host or _default_host(settings), port, "API")
+    ports = (args.port or settings.api_port, _metrics_port(args, settings.api_metrics_port))
+    return _serve(create_app, settings, args.host or _default_host(settings), ports, "API")
 
 
 def cmd_auth(settings: Settings, args: argparse.Namespace) -> int:
     from api.auth.app import create_auth_app
 
     settings = join_stack(settings)
-    port = args.port or settings.auth_port
-    return _serve(create_auth_app, settings, args.host or _default_host(settings), port, "auth")
+    ports = (args.port or settings.auth_port, _metrics_port(args, settings.auth_metrics_port))
+    return _serve(create_auth_app, settings, args.host or _default_host(settings), ports, "auth")
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
@@ -366,6 +383,11 @@ def _port(text: str) -> int:
     return port
 
 
+def _metrics_port_arg(text: str) -> int:
+    # 0 is allowed here: it turns the metrics page off.
+    return 0 if text.strip() == "0" else _port(text)
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -427,6 +449,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the worker's /healthz, /readyz and /metrics (default: 9000)",
     )
     dev.add_argument(
+        "--api-metrics-port",
+        type=_metrics_port_arg,
+        default=None,
+        help="the API's /metrics (default: ORDERSAGA_API_METRICS_PORT, 9100; 0 = none)",
+    )
+    dev.add_argument(
         "--no-worker", action="store_true", help="start no worker (run `ordersaga worker` yourself)"
     )
 
@@ -436,6 +464,13 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = add(name, command, what)
         p.add_argument("--port", type=_port, default=None)
+        p.add_argument(
+            "--metrics-port",
+            type=_metrics_port_arg,
+            default=None,
+            help=f"/metrics, apart from the public port (default: ORDERSAGA_{name.upper()}"
+            f"_METRICS_PORT, {9100 if name == 'api' else 9101}; 0 = no metrics)",
+        )
         p.add_argument("--host", default=None, help="default 127.0.0.1 in dev, 0.0.0.0 otherwise")
 
     add("worker", cmd_worker, "run a Temporal worker on the orders task queue")

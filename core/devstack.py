@@ -96,6 +96,8 @@ class DevOptions:
     smtp_port: int = 8025
     # The worker's /healthz, /readyz and /metrics (saga outcome counters).
     worker_port: int = 9000
+    # The API's /metrics, apart from its public port.
+    api_metrics_port: int = 9100
     run_worker: bool = True
 
 
@@ -376,7 +378,15 @@ class DevStack:
             self._start_child("worker", ordersaga_argv("worker"), stop_timeout=grace)
         self._start_child(
             "api",
-            ordersaga_argv("api", "--host", "127.0.0.1", "--port", str(self.options.api_port)),
+            ordersaga_argv(
+                "api",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.options.api_port),
+                "--metrics-port",
+                str(self.options.api_metrics_port),
+            ),
             stop_timeout=15.0,
         )
         await self._wait_for_api()
@@ -439,6 +449,8 @@ class DevStack:
             Port(o.api_port, "API", "--api-port"),
             Port(o.smtp_port, "SMTP sink", "--smtp-port"),
         ]
+        if o.api_metrics_port:
+            ports.append(Port(o.api_metrics_port, "API metrics", "--api-metrics-port"))
         if o.run_worker:
             ports.append(Port(o.worker_port, "worker metrics", "--worker-port"))
         if not self.settings.temporal_address:
@@ -569,6 +581,7 @@ class DevStack:
             ORDERSAGA_SMTP_HOST="127.0.0.1",
             ORDERSAGA_SMTP_PORT=str(self.options.smtp_port),
             ORDERSAGA_API_PORT=str(self.options.api_port),
+            ORDERSAGA_API_METRICS_PORT=str(self.options.api_metrics_port),
             ORDERSAGA_WORKER_HEALTH_PORT=str(self.options.worker_port),
             PYTHONUNBUFFERED="1",
         )
@@ -620,6 +633,11 @@ class DevStack:
         o = self.options
         api = f"http://127.0.0.1:{o.api_port}"
         dir_flag = f" --data-dir {self.data_dir}"
+        api_metrics = (
+            f"http://127.0.0.1:{o.api_metrics_port}/metrics"
+            if o.api_metrics_port
+            else "off (ORDERSAGA_API_METRICS_PORT=0)"
+        )
         worker = (
             f'polling task queue "{self.settings.task_queue}", '
             f"metrics at http://127.0.0.1:{o.worker_port}/metrics"
@@ -629,6 +647,7 @@ class DevStack:
         print(
             "\nordersaga dev stack is up\n"
             f"  API docs     {api}/docs\n"
+            f"  API metrics  {api_metrics}\n"
             f"  Temporal UI  {self._ui_url()}   (gRPC {self.temporal_address})\n"
             f"  SMTP sink    127.0.0.1:{o.smtp_port}   (admins read it at {api}/admin/mail)\n"
             f"  Worker       {worker}\n"

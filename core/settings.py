@@ -122,10 +122,21 @@ class Settings(BaseSettings):
     jwt_audience: str = "ordersaga"
     access_token_ttl_seconds: int = 3600
 
-    # Login throttling: this many failures in the window lock the account.
-    login_max_failures: int = 5
-    login_failure_window_seconds: int = 15 * 60
-    login_lockout_seconds: int = 15 * 60
+    # Login throttling (api/auth/throttle.py), in PostgreSQL so every replica
+    # counts alike. Failures from one client address on one account start
+    # that pair's back-off after login_max_failures, counted over
+    # login_failure_window_seconds (a success from there clears them): it
+    # waits login_backoff_base_seconds, doubling with each further failure, up
+    # to login_lockout_seconds. The same back-off applies past a ceiling per
+    # account (all addresses) and per address (all accounts), counted over
+    # login_ceiling_window_seconds.
+    login_max_failures: int = Field(default=5, ge=1)
+    login_failure_window_seconds: int = Field(default=24 * 3600, gt=0)
+    login_backoff_base_seconds: int = Field(default=30, gt=0)
+    login_lockout_seconds: int = Field(default=15 * 60, gt=0)
+    login_account_max_failures: int = Field(default=50, ge=1)
+    login_address_max_failures: int = Field(default=20, ge=1)
+    login_ceiling_window_seconds: int = Field(default=3600, gt=0)
 
     # Checkout rate limit per user (a token bucket in each API process's
     # memory): this many checkouts per window, as a burst or spread; 0 = off.
@@ -150,6 +161,11 @@ class Settings(BaseSettings):
     # HTTP.
     api_port: int = 8000
     auth_port: int = 8001
+    # Prometheus /metrics of `ordersaga api` and `ordersaga auth`, on ports of
+    # their own (never the public one: the page shows business counters);
+    # bound on the same host as the public port. 0 serves no metrics page.
+    api_metrics_port: int = Field(default=9100, ge=0, le=65535)
+    auth_metrics_port: int = Field(default=9101, ge=0, le=65535)
     max_body_bytes: int = 1024 * 1024
 
     @property

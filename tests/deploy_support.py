@@ -30,12 +30,6 @@ SEARCH_ATTRIBUTES = {
 }
 
 
-# Settings the API helper (branch i10-api) adds to core/settings.py: the
-# ports that serve /metrics apart from the public ones. The chart and compose
-# set them already; until that branch is merged no Settings field reads them.
-CONTRACT_SETTINGS = {"ORDERSAGA_API_METRICS_PORT", "ORDERSAGA_AUTH_METRICS_PORT"}
-
-
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """``override`` on top of ``base``, maps merged key by key, as Helm merges values."""
     merged = dict(base)
@@ -87,7 +81,7 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
 
 def setting_names() -> set[str]:
     """Every environment variable name Settings reads (and the contract's)."""
-    names: set[str] = set(CONTRACT_SETTINGS)
+    names: set[str] = set()
     for field_name, field in Settings.model_fields.items():
         names.add(f"ORDERSAGA_{field_name.upper()}")
         alias = field.validation_alias

@@ -17,20 +17,25 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from asgi_lifespan import LifespanManager
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
+from temporalio.client import Client
 
+from api.main import create_app
+from api.metrics import metrics_server
 from core.db import SessionFactory, create_engine, create_session_factory
 from core.settings import Settings
 from core.smtp_sink import start_smtp_sink
 from core.temporal import connect
-from tests.e2e import api_client, free_port
+from tests.e2e import free_port
 from worker.main import run_worker
 
 
 @dataclass
 class Processes:
     api: httpx.AsyncClient
+    api_metrics_url: str  # the API's /metrics, on its own port as `ordersaga api` serves it
     worker_url: str  # the worker's health/metrics endpoint
     settings: Settings
 
@@ -86,14 +91,29 @@ async def running_processes(
     try:
         await _wait_ready(worker_url)
         client = await connect(settings)
-        async with api_client(settings, client) as api:
-            yield Processes(api, worker_url, settings)
+        async with _api(settings, client) as (api, metrics_url):
+            yield Processes(api, metrics_url, worker_url, settings)
     finally:
         stop.set()
         assert await worker == 0
         sink.close()
         await sink.wait_closed()
         await engine.dispose()
+
+
+@asynccontextmanager
+async def _api(settings: Settings, client: Client) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    """The API in-process, with its metrics page served as api/serve.py serves it."""
+    app = create_app(settings, temporal_client=client)
+    server = metrics_server(app.state.metrics, host="127.0.0.1", port=0)
+    await server.start()
+    try:
+        async with LifespanManager(app) as manager:
+            transport = httpx.ASGITransport(app=manager.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as api:
+                yield api, f"http://127.0.0.1:{server.port}/metrics"
+    finally:
+        await server.close()
 
 
 async def scrape(url: str) -> str:

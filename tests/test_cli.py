@@ -111,6 +111,21 @@ def test_dev_worker_serves_metrics_on_its_own_port(monkeypatch: pytest.MonkeyPat
     assert worker_port() == 9500
 
 
+def test_dev_serves_the_api_metrics_on_their_own_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.cli import dev_options, load_settings
+
+    def metrics_port(*argv: str) -> int:
+        return dev_options(
+            load_settings(None), build_parser().parse_args(["dev", *argv])
+        ).api_metrics_port
+
+    assert metrics_port() == 9100
+    assert metrics_port("--api-metrics-port", "9400") == 9400
+    assert metrics_port("--api-metrics-port", "0") == 0
+    monkeypatch.setenv("ORDERSAGA_API_METRICS_PORT", "9500")
+    assert metrics_port() == 9500
+
+
 def test_dev_checks_the_worker_port_only_when_it_starts_a_worker(tmp_path: Path) -> None:
     from core.cli import load_settings
     from core.devstack import DevOptions, DevStack

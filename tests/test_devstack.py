@@ -71,6 +71,7 @@ class Stack:
     ui_port: int
     smtp_port: int
     log: Path
+    metrics_port: int = 0  # the API's /metrics; 0 = none
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
     _log_offset: int = field(default=0)
@@ -93,6 +94,8 @@ class Stack:
             str(self.ui_port),
             "--smtp-port",
             str(self.smtp_port),
+            "--api-metrics-port",
+            str(self.metrics_port),
             "--no-worker",
         ]
 
@@ -151,8 +154,10 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     base = tmp_path_factory.mktemp("devstack")
-    api, temporal, ui, smtp = free_ports(4)
-    running = Stack(base / "data", api, temporal, ui, smtp, log=base / "dev.log")
+    api, temporal, ui, smtp, metrics = free_ports(5)
+    running = Stack(
+        base / "data", api, temporal, ui, smtp, log=base / "dev.log", metrics_port=metrics
+    )
     running.start()
     yield running
     running.kill()
@@ -199,6 +204,14 @@ def test_seeded_admin_password_is_printed_once_and_works(stack: Stack) -> None:
     assert created.status_code == 201, created.text
 
 
+def test_api_metrics_are_on_their_own_port_not_the_public_one(stack: Stack) -> None:
+    assert httpx.get(f"{stack.api}/metrics").status_code == 404
+    page = httpx.get(f"http://127.0.0.1:{stack.metrics_port}/metrics")
+    assert page.status_code == 200
+    assert "ordersaga_http_requests_total" in page.text
+    assert f"http://127.0.0.1:{stack.metrics_port}/metrics" in stack.output()
+
+
 def test_temporal_ui_answers_http(stack: Stack) -> None:
     response = httpx.get(f"http://127.0.0.1:{stack.ui_port}/", follow_redirects=True)
     assert response.status_code == 200
@@ -214,11 +227,10 @@ def test_a_second_stack_on_the_same_data_dir_or_ports_is_refused(stack: Stack) -
         f"ordersaga: port {stack.api_port} (API) is already in use; pass --api-port\n"
     )
 
-    other_ports = [str(port) for port in free_ports(4)]
+    flags = ("--api-port", "--temporal-port", "--ui-port", "--smtp-port", "--api-metrics-port")
+    other_ports = [str(port) for port in free_ports(len(flags))]
     argv = stack.argv()
-    for flag, port in zip(
-        ("--api-port", "--temporal-port", "--ui-port", "--smtp-port"), other_ports, strict=True
-    ):
+    for flag, port in zip(flags, other_ports, strict=True):
         argv[argv.index(flag) + 1] = port
     same_dir = subprocess.run(argv, env=clean_env(), capture_output=True, text=True, timeout=60)
     assert same_dir.returncode == 2

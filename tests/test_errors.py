@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import APIRouter
+from pydantic import BaseModel, field_validator
 
 from api.app import build_app
 from api.main import create_app
@@ -78,7 +80,12 @@ async def test_validation_problem_names_field_and_location(
     body = assert_problem(response, 422)
     assert body["type"] == "validation-error"
     assert body["errors"] == [
-        {"field": "price", "in": "body", "message": body["errors"][0]["message"]}
+        {
+            "field": "price",
+            "in": "body",
+            "type": "int_type",
+            "message": body["errors"][0]["message"],
+        }
     ]
     assert "price" in body["detail"]
 
@@ -93,7 +100,9 @@ async def test_invalid_json_is_a_422_on_the_body(
     )
 
     body = assert_problem(response, 422)
-    assert body["errors"] == [{"field": "body", "in": "body", "message": "body is not valid JSON"}]
+    assert body["errors"] == [
+        {"field": "body", "in": "body", "type": "json_invalid", "message": "body is not valid JSON"}
+    ]
     assert SECRET not in response.text
 
 
@@ -107,7 +116,9 @@ async def test_a_body_that_is_not_utf8_is_a_422_on_the_body(
     )
 
     body = assert_problem(response, 422)
-    assert body["errors"] == [{"field": "body", "in": "body", "message": "body is not valid JSON"}]
+    assert body["errors"] == [
+        {"field": "body", "in": "body", "type": "json_invalid", "message": "body is not valid JSON"}
+    ]
 
 
 @pytest.mark.parametrize(
@@ -157,6 +168,40 @@ async def test_an_unhandled_error_is_a_500_problem_without_internals(
 
     body = assert_problem(response, 500)
     assert body["type"] == "internal-error"
+    assert SECRET not in response.text
+
+
+class Stamp(BaseModel):
+    at: str
+
+    @field_validator("at")
+    @classmethod
+    def _iso(cls, at: str) -> str:
+        # datetime's own ValueError quotes what it was given.
+        datetime.fromisoformat(at)
+        return at
+
+
+async def test_a_library_message_quoting_the_input_is_not_sent(
+    settings: Settings, sessions: SessionFactory
+) -> None:
+    # A validator that lets a library's message through must not turn the 422
+    # into a mirror.
+    router = APIRouter()
+
+    @router.post("/stamp")
+    async def stamp(body: Stamp) -> None:
+        return None
+
+    app = build_app(title="t", settings=settings, routers=[router], use_temporal=False)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.post("/stamp", json={"at": SECRET})
+
+    body = assert_problem(response, 422)
+    assert body["errors"][0]["field"] == "at"
+    assert body["errors"][0]["type"] == "value_error"
     assert SECRET not in response.text
 
 
@@ -256,7 +301,7 @@ def test_every_422_is_documented_as_a_validation_problem(openapi: dict[str, Any]
             assert content["schema"] == {"$ref": "#/components/schemas/ValidationProblem"}
     assert documented > 0
     fields = openapi["components"]["schemas"]["FieldProblem"]["properties"]
-    assert set(fields) == {"field", "in", "message"}
+    assert set(fields) == {"field", "in", "type", "message"}
 
 
 def test_secured_operations_document_401_and_bodies_document_413(

@@ -8,6 +8,7 @@ is checked against the names these pages really expose.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
@@ -16,10 +17,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from api.auth.app import create_auth_app
+from api.main import create_app
+from api.serve import serve
 from core.db import SessionFactory
-from tests.e2e import checkout, order_body
+from core.settings import Settings
+from tests.e2e import checkout, free_port, order_body
 from tests.factories import auth_header, create_product, create_user
 from tests.observability_support import (
     Processes,
@@ -50,7 +56,8 @@ async def processes(
 
 
 async def api_page(processes: Processes) -> str:
-    response = await processes.api.get("/metrics")
+    async with httpx.AsyncClient() as http:
+        response = await http.get(processes.api_metrics_url)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     return response.text
@@ -181,3 +188,53 @@ async def test_worker_health_endpoints_still_answer_json(processes: Processes) -
         missing = await http.get(f"{processes.worker_url}/metricsx")
     assert ready.json()["status"] == "ready"
     assert missing.status_code == 404
+
+
+# --- the page is not on the public port ----------------------------------------
+
+
+async def _until_answering(http: httpx.AsyncClient, url: str) -> None:
+    for _ in range(400):  # 20 s at most: uvicorn and the lifespan are starting
+        try:
+            if (await http.get(url)).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{url} never answered")
+
+
+@pytest.mark.parametrize("service", ["api", "auth"])
+async def test_metrics_are_served_on_their_own_port_not_the_public_one(
+    settings: Settings, temporal_client: Client, service: str
+) -> None:
+    # As `ordersaga api` / `ordersaga auth` run: uvicorn on the public port,
+    # the metrics page beside it.
+    app = (
+        create_app(settings, temporal_client=temporal_client)
+        if service == "api"
+        else create_auth_app(settings)
+    )
+    public, private = free_port(), free_port()
+    stop = asyncio.Event()
+    server = asyncio.create_task(
+        serve(app, host="127.0.0.1", port=public, metrics_port=private, stop=stop)
+    )
+    try:
+        async with httpx.AsyncClient() as http:
+            await _until_answering(http, f"http://127.0.0.1:{public}/healthz")
+            exposed = await http.get(f"http://127.0.0.1:{public}/metrics")
+            page = await http.get(f"http://127.0.0.1:{private}/metrics")
+            elsewhere = await http.get(f"http://127.0.0.1:{private}/healthz")
+    finally:
+        stop.set()
+        await server
+
+    assert exposed.status_code == 404
+    assert "ordersaga_" not in exposed.text
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/plain")
+    healthz = {"method": "GET", "route": "/healthz", "status": "200"}
+    assert value(page.text, "ordersaga_http_requests_total", **healthz) >= 1
+    # The metrics port serves the page and nothing else.
+    assert elsewhere.status_code == 404

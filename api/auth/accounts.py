@@ -10,11 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.auth.passwords import hash_password, needs_rehash, verify_password, weakness
+from api.auth.passwords import burn_verify, hash_password, needs_rehash, verify_password, weakness
 from api.auth.throttle import (
+    Attempt,
     Policy,
-    account_retry_after,
+    attempt_retry_after,
     clear_failures,
+    hold,
     record_failure,
     throttled,
 )
@@ -91,21 +93,38 @@ async def create_or_promote_admin(sessions: SessionFactory, email: str, password
         return await create_or_promote_admin(sessions, email, password)
 
 
-async def check_password(session: AsyncSession, user: User, password: str, policy: Policy) -> bool:
-    """Verify ``password`` for ``user`` under the login throttle.
+async def check_password(
+    session: AsyncSession,
+    email: str,
+    user: User | None,
+    password: str,
+    policy: Policy,
+    client: str,
+) -> bool:
+    """Verify ``password`` for the account of ``email`` (``user``, or None if
+    it has none) from ``client``, under the login throttle.
 
-    Raises the 429 problem while the account is locked. A failure is
-    recorded and a success clears the count; the caller commits. ``user``
-    should be locked (``FOR UPDATE``) so concurrent guesses are counted one
-    after the other rather than all slipping in before the first is recorded.
+    Raises the 429 problem while the attempt must wait. A failure is recorded
+    and a success clears this address's failures; the caller commits. An
+    email without an account fails like a wrong password, after the same
+    argon2 work, and counts alike. ``user``, if any, should already be locked
+    (``FOR UPDATE``): the account's advisory lock is taken after it.
     """
-    wait = await account_retry_after(session, user.id, policy)
+    attempt = Attempt.of(normalize_email(email), client)
+    await hold(session, attempt)
+    wait = await attempt_retry_after(session, attempt, policy)
     if wait is not None:
         raise throttled(wait)
-    if not await verify_password(user.password_hash, password):
-        await record_failure(session, user.id, policy)
+    if user is None:
+        await burn_verify(password)
+        ok = False
+    else:
+        ok = await verify_password(user.password_hash, password)
+    if not ok:
+        await record_failure(session, attempt, policy)
         return False
-    await clear_failures(session, user.id)
+    await clear_failures(session, attempt)
+    assert user is not None
     if needs_rehash(user.password_hash):
         # Hashes made with older (cheaper) parameters are upgraded on the
         # first login that proves the password.

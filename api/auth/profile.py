@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 
 from api.auth.accounts import check_password
 from api.auth.passwords import hash_password, weakness
 from api.auth.schemas import PasswordChange, UserPublic, UserUpdate
-from api.auth.throttle import Policy
+from api.auth.throttle import Policy, client_address
 from api.deps import CurrentUser, ResourcesDep, SessionDep
 from api.errors import ProblemError, problem_responses
 from core.models import User
@@ -48,7 +48,11 @@ async def update_me(body: UserUpdate, principal: CurrentUser, session: SessionDe
     responses=problem_responses(401, 403, 413, 422, 429),
 )
 async def change_password(
-    body: PasswordChange, principal: CurrentUser, session: SessionDep, resources: ResourcesDep
+    body: PasswordChange,
+    principal: CurrentUser,
+    session: SessionDep,
+    resources: ResourcesDep,
+    request: Request,
 ) -> Response:
     """Change the password; every token issued before stops working."""
     async with session.begin():
@@ -63,12 +67,23 @@ async def change_password(
                 422,
                 "invalid request: new_password",
                 code="validation-error",
-                extra={"errors": [{"field": "new_password", "in": "body", "message": problem}]},
+                extra={
+                    "errors": [
+                        {
+                            "field": "new_password",
+                            "in": "body",
+                            "type": "weak_password",
+                            "message": problem,
+                        }
+                    ]
+                },
             )
         # Throttled like a login: a stolen token must not become a way to
         # guess the account's password at full speed.
         policy = Policy.from_settings(resources.settings)
-        ok = await check_password(session, user, body.current_password, policy)
+        ok = await check_password(
+            session, user.email, user, body.current_password, policy, client_address(request)
+        )
         if ok:
             user.password_hash = await hash_password(body.new_password)
             user.token_version += 1

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Response
+from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from api.app import Resources
 from api.auth.accounts import EmailTaken, check_password, create_user, normalize_email
-from api.auth.passwords import MAX_LENGTH, burn_verify
+from api.auth.passwords import MAX_LENGTH
 from api.auth.schemas import LoginRequest, TokenResponse, UserCreate, UserPublic
-from api.auth.throttle import Policy, UnknownEmailThrottle, throttled, unknown_email_throttle
+from api.auth.throttle import Policy, client_address
 from api.deps import CurrentUser, ResourcesDep, SessionDep
 from api.errors import ProblemError, problem_responses
 from api.schemas.text import NO_NUL
@@ -21,8 +21,6 @@ from api.tokens import TokenIssuer
 from core.models import RevokedToken, User
 
 router = APIRouter(prefix="/auth", tags=["auth"])
-
-UnknownThrottle = Annotated[UnknownEmailThrottle, Depends(unknown_email_throttle)]
 
 
 class PasswordForm(OAuth2PasswordRequestForm):
@@ -81,27 +79,16 @@ def _bad_credentials() -> ProblemError:
 
 
 async def _login(
-    resources: Resources,
-    issuer: TokenIssuer,
-    unknown: UnknownEmailThrottle,
-    email: str,
-    password: str,
+    resources: Resources, issuer: TokenIssuer, client: str, email: str, password: str
 ) -> TokenResponse:
     email = normalize_email(email)
     policy = Policy.from_settings(resources.settings)
     async with resources.sessions() as session:
         async with session.begin():
             user = await session.scalar(select(User).where(User.email == email).with_for_update())
-            if user is None:
-                wait = unknown.retry_after(email)
-                if wait is not None:
-                    raise throttled(wait)
-                await burn_verify(password)
-                unknown.record_failure(email)
-                raise _bad_credentials()
-            ok = await check_password(session, user, password, policy)
+            ok = await check_password(session, email, user, password, policy, client)
         # Committed: the failure is counted even though we answer 401.
-    if not ok:
+    if not ok or user is None:
         raise _bad_credentials()
     token = issuer.issue(user)
     return TokenResponse(access_token=token.access_token, expires_in=token.expires_in)
@@ -132,20 +119,20 @@ async def register(body: UserCreate, resources: ResourcesDep) -> User:
 @router.post("/token", response_model=TokenResponse, responses=_LOGIN_ERRORS)
 async def token(
     form: Annotated[PasswordForm, Depends()],
+    request: Request,
     resources: ResourcesDep,
     issuer: Issuer,
-    unknown: UnknownThrottle,
 ) -> TokenResponse:
     """OAuth2 password flow: ``username`` is the email."""
-    return await _login(resources, issuer, unknown, form.username, form.password)
+    return await _login(resources, issuer, client_address(request), form.username, form.password)
 
 
 @router.post("/login", response_model=TokenResponse, responses=_LOGIN_ERRORS)
 async def login(
-    body: LoginRequest, resources: ResourcesDep, issuer: Issuer, unknown: UnknownThrottle
+    body: LoginRequest, request: Request, resources: ResourcesDep, issuer: Issuer
 ) -> TokenResponse:
     """Log in with a JSON body."""
-    return await _login(resources, issuer, unknown, body.email, body.password)
+    return await _login(resources, issuer, client_address(request), body.email, body.password)
 
 
 @router.post("/logout", status_code=204, responses=problem_responses(401))

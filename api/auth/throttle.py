@@ -1,29 +1,54 @@
-"""Per-account login throttling.
+"""Login throttling: per account and client address, with exponential back-off.
 
-After ``login_max_failures`` failed logins within
-``login_failure_window_seconds`` the account is locked for
-``login_lockout_seconds`` after the last of them: every login answers 429 with
-Retry-After, even with the right password, so a guesser gains nothing by
-going on. A successful login clears the account's failures.
+Following OWASP's Authentication Cheat Sheet, a failed login counts against
+three scopes at once, each with the same back-off once past its allowance:
 
-Failures are kept in the ``login_failures`` table, so every process of the
-auth service sees the same count, and times come from the database clock. An
-email without an account has no row to hang failures on; those are counted in
-process memory with the same rule, so "locked" versus "never locked" cannot
-reveal whether an address has an account.
+- **(account, address)**: after ``login_max_failures`` failures from one
+  address on one account (counted over ``login_failure_window_seconds``),
+  that pair waits ``login_backoff_base_seconds``, doubled with each further
+  failure, up to ``login_lockout_seconds``. Only that pair waits: the owner,
+  from any other address, logs in as usual. A success from the pair clears
+  its failures.
+- **account** (all addresses): past ``login_account_max_failures`` within
+  ``login_ceiling_window_seconds`` the account backs off for every address.
+  This ceiling is what caps a guess spread over many addresses; it is set
+  well above what one backed-off address can reach in that window, so one
+  attacker alone cannot lock the owner out.
+- **address** (all accounts): past ``login_address_max_failures`` within the
+  same window, one address trying many accounts (credential stuffing) backs
+  off on all of them.
+
+While any scope waits, every login in it answers 429 with Retry-After, even
+with the right password, so a guesser learns nothing by going on; those
+attempts are not counted, so a back-off has a fixed end. Tokens already
+issued keep working.
+
+The failures are rows of ``login_failures`` and times come from the database
+clock, so every replica of the API or auth service sees the same counts.
+Emails with and without an account are counted alike (by a SHA-256 of the
+normalized email), so the throttle cannot reveal which addresses have
+accounts. Attempts on one account are serialized by a transaction-scoped
+advisory lock, which keeps the pair and account counts exact under
+concurrency; the per-address count can be overshot by the requests one
+address has in flight at once, after which its back-off applies.
+
+The client address is ``request.client.host``: behind a reverse proxy, run
+uvicorn with ``--proxy-headers --forwarded-allow-ips=<the proxy's address>``
+(``FORWARDED_ALLOW_IPS``) so it is the client's, never a blindly trusted
+X-Forwarded-For. An IPv6 address counts by its /64, which one host holds whole.
 """
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import math
-import uuid
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from fastapi import Request
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.errors import ProblemError
@@ -33,110 +58,163 @@ from core.settings import Settings
 
 @dataclass(frozen=True)
 class Policy:
-    max_failures: int
-    window: timedelta
-    lockout: timedelta
+    pair_allowance: int
+    pair_window: timedelta
+    backoff_base: timedelta
+    backoff_max: timedelta
+    account_allowance: int
+    address_allowance: int
+    ceiling_window: timedelta
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
         return cls(
-            max_failures=settings.login_max_failures,
-            window=timedelta(seconds=settings.login_failure_window_seconds),
-            lockout=timedelta(seconds=settings.login_lockout_seconds),
+            pair_allowance=settings.login_max_failures,
+            pair_window=timedelta(seconds=settings.login_failure_window_seconds),
+            backoff_base=timedelta(seconds=settings.login_backoff_base_seconds),
+            backoff_max=timedelta(seconds=settings.login_lockout_seconds),
+            account_allowance=settings.login_account_max_failures,
+            address_allowance=settings.login_address_max_failures,
+            ceiling_window=timedelta(seconds=settings.login_ceiling_window_seconds),
         )
 
     @property
     def keep(self) -> timedelta:
         """How long a failure can still matter."""
-        return self.window + self.lockout
+        return max(self.pair_window, self.ceiling_window) + self.backoff_max
+
+    def backoff(self, failures: int, allowance: int) -> timedelta | None:
+        """The wait after the latest of ``failures``, or None within the allowance."""
+        if failures < allowance:
+            return None
+        # Capped exponent: the wait is capped anyway, the power must not overflow.
+        doubling = 1 << min(failures - allowance, 30)
+        return min(self.backoff_base * doubling, self.backoff_max)
 
 
-def retry_after(recent: Sequence[datetime], now: datetime, policy: Policy) -> int | None:
-    """Seconds until the account may try again, or None if it is not locked.
+@dataclass(frozen=True)
+class Tally:
+    """Failures of one scope within its window, and the newest of them."""
 
-    ``recent`` holds the newest failures, newest first.
-    """
-    if policy.max_failures < 1 or len(recent) < policy.max_failures:
-        return None
-    newest, oldest = recent[0], recent[policy.max_failures - 1]
-    if newest - oldest > policy.window:
-        return None
-    remaining = (newest + policy.lockout - now).total_seconds()
-    return max(1, math.ceil(remaining)) if remaining > 0 else None
+    failures: int
+    latest: datetime | None
+    allowance: int
+
+
+def retry_after(tallies: Sequence[Tally], now: datetime, policy: Policy) -> int | None:
+    """Seconds until every scope lets a login through, or None if none waits."""
+    waits = []
+    for tally in tallies:
+        wait = policy.backoff(tally.failures, tally.allowance)
+        if wait is None or tally.latest is None:
+            continue
+        remaining = (tally.latest + wait - now).total_seconds()
+        if remaining > 0:
+            waits.append(max(1, math.ceil(remaining)))
+    return max(waits, default=None)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Who is being tried (``account``: a SHA-256 of the email) and from where."""
+
+    account: str
+    client: str
+
+    @classmethod
+    def of(cls, email: str, client: str) -> Attempt:
+        return cls(hashlib.sha256(email.encode()).hexdigest(), client)
+
+    @property
+    def lock_key(self) -> int:
+        return int.from_bytes(bytes.fromhex(self.account[:16]), "big", signed=True)
+
+
+def client_address(request: Request) -> str:
+    """What the throttle counts a request's client by."""
+    host = request.client.host if request.client else ""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host[:64] or "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def throttled(seconds: int) -> ProblemError:
-    # One message for every account, known or not.
+    # One message for every scope and every account, known or not.
     return ProblemError(
         429,
-        "too many failed logins for this account; try again later",
+        "too many failed logins; try again later",
         code="login-throttled",
         headers={"Retry-After": str(seconds)},
     )
 
 
-async def account_retry_after(
-    session: AsyncSession, user_id: uuid.UUID, policy: Policy
+async def hold(session: AsyncSession, attempt: Attempt) -> None:
+    """Serialize attempts on this account until the transaction ends.
+
+    The users row cannot do it for an email without an account; a caller that
+    also locks the users row locks it first, so the order is always the same.
+    """
+    await session.execute(select(func.pg_advisory_xact_lock(attempt.lock_key)))
+
+
+async def attempt_retry_after(
+    session: AsyncSession, attempt: Attempt, policy: Policy
 ) -> int | None:
-    now = await session.scalar(select(func.now()))
-    assert now is not None
-    recent = await session.scalars(
-        select(LoginFailure.at)
-        .where(LoginFailure.user_id == user_id)
-        .order_by(LoginFailure.at.desc(), LoginFailure.id.desc())
-        .limit(max(policy.max_failures, 1))
+    now = func.now()
+    pair = and_(
+        LoginFailure.account == attempt.account,
+        LoginFailure.client == attempt.client,
+        LoginFailure.at > now - policy.pair_window,
     )
-    return retry_after(list(recent), now, policy)
+    account = and_(
+        LoginFailure.account == attempt.account, LoginFailure.at > now - policy.ceiling_window
+    )
+    address = and_(
+        LoginFailure.client == attempt.client, LoginFailure.at > now - policy.ceiling_window
+    )
+    row = (
+        await session.execute(
+            select(
+                func.now(),
+                *(
+                    column
+                    for scope in (pair, account, address)
+                    for column in (
+                        func.count().filter(scope),
+                        func.max(LoginFailure.at).filter(scope),
+                    )
+                ),
+            ).where(
+                or_(LoginFailure.account == attempt.account, LoginFailure.client == attempt.client),
+                LoginFailure.at > now - max(policy.pair_window, policy.ceiling_window),
+            )
+        )
+    ).one()
+    current, *counts = row
+    allowances = (policy.pair_allowance, policy.account_allowance, policy.address_allowance)
+    tallies = [
+        Tally(counts[2 * i], counts[2 * i + 1], allowance) for i, allowance in enumerate(allowances)
+    ]
+    return retry_after(tallies, current, policy)
 
 
-async def record_failure(session: AsyncSession, user_id: uuid.UUID, policy: Policy) -> None:
-    session.add(LoginFailure(user_id=user_id))
-    # Forget this account's failures that can no longer lock it, so the table
-    # stays as small as the accounts under attack.
+async def record_failure(session: AsyncSession, attempt: Attempt, policy: Policy) -> None:
+    session.add(LoginFailure(account=attempt.account, client=attempt.client))
+    # Forget failures that can no longer matter, so the table stays as small
+    # as the attacks under way.
+    await session.execute(delete(LoginFailure).where(LoginFailure.at < func.now() - policy.keep))
+
+
+async def clear_failures(session: AsyncSession, attempt: Attempt) -> None:
+    """A success clears its own pair only: others' failures on the account still count."""
     await session.execute(
         delete(LoginFailure).where(
-            LoginFailure.user_id == user_id, LoginFailure.at < func.now() - policy.keep
+            LoginFailure.account == attempt.account, LoginFailure.client == attempt.client
         )
     )
-
-
-async def clear_failures(session: AsyncSession, user_id: uuid.UUID) -> None:
-    await session.execute(delete(LoginFailure).where(LoginFailure.user_id == user_id))
-
-
-class UnknownEmailThrottle:
-    """The same rule for emails without an account, in this process's memory.
-
-    Bounded: an attacker cycling through random addresses evicts the oldest
-    entries instead of growing memory without end.
-    """
-
-    def __init__(self, policy: Policy, *, max_entries: int = 10_000) -> None:
-        self._policy = policy
-        self._max_entries = max_entries
-        self._failures: OrderedDict[str, list[datetime]] = OrderedDict()
-
-    def retry_after(self, email: str, now: datetime | None = None) -> int | None:
-        recent = self._failures.get(email, [])
-        return retry_after(recent, now or datetime.now(UTC), self._policy)
-
-    def record_failure(self, email: str, now: datetime | None = None) -> None:
-        now = now or datetime.now(UTC)
-        recent = [now, *self._failures.pop(email, [])]
-        self._failures[email] = [t for t in recent if now - t <= self._policy.keep][
-            : max(self._policy.max_failures, 1)
-        ]
-        while len(self._failures) > self._max_entries:
-            self._failures.popitem(last=False)
-
-
-async def unknown_email_throttle(request: Request) -> UnknownEmailThrottle:
-    """The app's throttle for unknown emails, made on first use."""
-    state = request.app.state
-    throttle: UnknownEmailThrottle | None = getattr(state, "unknown_email_throttle", None)
-    if throttle is None:
-        settings: Settings = state.resources.settings
-        throttle = state.unknown_email_throttle = UnknownEmailThrottle(
-            Policy.from_settings(settings)
-        )
-    return throttle

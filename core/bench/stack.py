@@ -83,7 +83,10 @@ async def start_stack(
         processes.start("smtp", python_module("core.bench.smtp", "--port", str(smtp_port)), env)
         if naive:
             processes.start("worker", python_module("core.bench.worker", "--naive"), env)
-            api_cmd = python_module("core.cli", "api", "--port", str(api_port))
+            # No metrics page: its fixed default port would clash between stacks.
+            api_cmd = python_module(
+                "core.cli", "api", "--port", str(api_port), "--metrics-port", "0"
+            )
         else:
             processes.start("worker", python_module("core.bench.worker"), env)
             api_cmd = python_module("core.bench.server", "--port", str(api_port))

@@ -6,7 +6,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Enum, ForeignKey, String, func
+from sqlalchemy import BigInteger, Enum, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, Timestamps, new_id
@@ -45,8 +45,19 @@ class RevokedToken(Base):
 
 
 class LoginFailure(Base):
-    __tablename__ = "login_failures"
+    """A failed login: which account was tried, from where (api/auth/throttle.py)."""
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_account_at", "account", "at"),
+        Index("ix_login_failures_client_at", "client", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # SHA-256 of the normalized email tried, for emails with and without an
+    # account alike (so the throttle cannot tell them apart), and so no
+    # address without an account is stored as text.
+    account: Mapped[str] = mapped_column(String(64))
+    # The client's address; an IPv6 one by its /64, which one host holds whole.
+    client: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(server_default=func.now(), index=True)
