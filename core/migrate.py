@@ -24,7 +24,7 @@ def resolve_database_url(settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     if settings.database_url:
         return settings.database_url
-    from core.stack import read_stack_file
+    from core.stack_file import read_stack_file
 
     stack = read_stack_file(settings.data_dir)
     if stack is None:

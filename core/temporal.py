@@ -15,7 +15,7 @@ def resolve_temporal_address(settings: Settings) -> str:
     """TEMPORAL_ADDRESS, or the dev server of a running stack in the data directory."""
     if settings.temporal_address:
         return settings.temporal_address
-    from core.stack import read_stack_file
+    from core.stack_file import read_stack_file
 
     stack = read_stack_file(settings.data_dir)
     if stack is None:

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
-from core.audit import run_audit
 from core.db import SessionFactory
 from core.models import Order, OrderStatus, Role, User
 from tests.factories import create_product, create_user
+from tooling.audit import run_audit
 
 
 async def _order(

@@ -19,10 +19,10 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
-from core.cli import build_parser, main
 from core.db import SessionFactory, sqlalchemy_url
 from core.models import Product, Role, User
-from core.seed import DEMO_PRODUCTS
+from tooling.cli import build_parser, main
+from tooling.seed import DEMO_PRODUCTS
 from workflows import search_attributes
 
 ORDERSAGA = str(Path(sys.executable).parent / "ordersaga")
@@ -75,7 +75,7 @@ def test_data_dir_is_taken_before_or_after_the_command() -> None:
 
 
 def test_dev_flags_have_the_documented_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.cli import dev_options, load_settings
+    from tooling.cli import dev_options, load_settings
 
     def options(*argv: str) -> tuple[int, int, int, int, bool]:
         args = build_parser().parse_args(["dev", *argv])
@@ -98,7 +98,7 @@ def test_dev_flags_have_the_documented_defaults(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_dev_worker_serves_metrics_on_its_own_port(monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.cli import dev_options, load_settings
+    from tooling.cli import dev_options, load_settings
 
     def worker_port(*argv: str) -> int:
         return dev_options(
@@ -112,8 +112,8 @@ def test_dev_worker_serves_metrics_on_its_own_port(monkeypatch: pytest.MonkeyPat
 
 
 def test_dev_checks_the_worker_port_only_when_it_starts_a_worker(tmp_path: Path) -> None:
-    from core.cli import load_settings
-    from core.devstack import DevOptions, DevStack
+    from tooling.cli import load_settings
+    from tooling.devstack import DevOptions, DevStack
 
     def checked(**options: object) -> set[str]:
         stack = DevStack(load_settings(None), DevOptions(data_dir=tmp_path, **options))  # type: ignore[arg-type]

@@ -6,7 +6,7 @@ Each class starts its process itself so a test can stop, kill and restart it:
   restart on the same port finds every workflow where it was;
 - ``Postgres``: an embedded PostgreSQL stopped and started with ``pg_ctl`` on
   its own data directory (the socket path, hence the URL, stays the same);
-- ``WorkerProcess``: ``python -m core.cli worker`` in its own process group,
+- ``WorkerProcess``: ``python -m tooling.cli worker`` in its own process group,
   optionally with a fault point (see ``activities/fault_points.py``).
 
 Every ``stop``/``kill`` is safe to call twice; callers put them in ``finally``.
@@ -28,8 +28,8 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from core.devstack import dev_server_argv, spawn
 from tests.e2e import free_port
+from tooling.devstack import dev_server_argv, spawn
 
 STARTUP_TIMEOUT = 120.0  # the machine is shared and has two cores
 REPO = Path(__file__).resolve().parents[2]
@@ -201,16 +201,19 @@ class WorkerProcess:
             env["ORDERSAGA_FAULT_POINT"] = self.fault_point
             env["ORDERSAGA_FAULT_MARKER"] = str(self.marker)
         self.log_path = self.workdir / f"worker-{name}.log"
+        tree = self.source or REPO
+        # An older ordersaga (``source``) may predate the move of the CLI out of core/.
+        cli = "tooling.cli" if (tree / "tooling" / "cli.py").exists() else "core.cli"
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "core.cli", "worker"],
+                [sys.executable, "-m", cli, "worker"],
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 # `python -m` imports from the working directory first.
-                cwd=self.source or REPO,
+                cwd=tree,
             )
         return self
 

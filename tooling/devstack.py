@@ -45,7 +45,7 @@ from temporalio.common import SearchAttributeKey
 from core.db import SessionFactory, create_engine, create_session_factory
 from core.models import User
 from core.settings import Settings
-from core.stack import StackInfo, remove_stack_file, write_stack_file
+from core.stack_file import StackInfo, remove_stack_file, write_stack_file
 from core.temporal import connect
 from workflows import search_attributes
 
@@ -302,7 +302,7 @@ def temporal_binary() -> str:
 
 def ordersaga_argv(*args: str) -> list[str]:
     """Run a CLI command in a child with this interpreter (works with or without the script)."""
-    return [sys.executable, "-m", "core.cli", *args]
+    return [sys.executable, "-m", "tooling.cli", *args]
 
 
 # --- the supervisor -------------------------------------------------------------
@@ -520,7 +520,7 @@ class DevStack:
         return create_session_factory(engine)
 
     async def _start_smtp_sink(self, sessions: SessionFactory) -> None:
-        from core.smtp_sink import start_smtp_sink
+        from tooling.smtp_sink import start_smtp_sink
 
         server = await start_smtp_sink(sessions, "127.0.0.1", self.options.smtp_port)
 
@@ -540,7 +540,7 @@ class DevStack:
         if seeded:
             return  # the admin exists, so its password was printed before: never again
         from api.auth.accounts import WeakPassword, create_or_promote_admin
-        from core.seed import seed_catalog
+        from tooling.seed import seed_catalog
 
         created = await seed_catalog(sessions)
         configured = self.settings.admin_password

@@ -25,19 +25,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from api.keys import generate_private_key_pem
-from core.bench import driver, results, targets
-from core.bench.books import Books, check_books, summarize
-from core.bench.config import BenchConfig
-from core.bench.driver import Outcome, Progress, Send
-from core.bench.machine import Machine, compile_project_sources, describe_machine
-from core.bench.processes import Postgres, start_postgres
-from core.bench.report import BenchReport
-from core.bench.results import CLOSED, OPEN, PhaseResult, Variant
-from core.bench.sampling import Mark, ProcessTree, Sampler
-from core.bench.shop import Shop, open_shop
-from core.bench.stack import Stack, start_stack
-from core.bench.stats import Latency, rate
 from core.settings import Settings
+from tooling.bench import driver, results, targets
+from tooling.bench.books import Books, check_books, summarize
+from tooling.bench.config import BenchConfig
+from tooling.bench.driver import Outcome, Progress, Send
+from tooling.bench.machine import Machine, compile_project_sources, describe_machine
+from tooling.bench.processes import Postgres, start_postgres
+from tooling.bench.report import BenchReport
+from tooling.bench.results import CLOSED, OPEN, PhaseResult, Variant
+from tooling.bench.sampling import Mark, ProcessTree, Sampler
+from tooling.bench.shop import Shop, open_shop
+from tooling.bench.stack import Stack, start_stack
+from tooling.bench.stats import Latency, rate
 
 MAX_ERRORS_KEPT = 5
 PAUSE_BETWEEN_PHASES = 0.5  # seconds: let the previous phase's tail settle

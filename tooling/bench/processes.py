@@ -1,7 +1,7 @@
 """Starting and stopping the bench's processes: PostgreSQL, Temporal, SMTP sink, worker, API.
 
 Each one is a real OS process, started the way ``ordersaga dev`` starts its
-own (``core.devstack``: ``spawn`` puts it in its own process group and has it
+own (``tooling.devstack``: ``spawn`` puts it in its own process group and has it
 killed if the bench dies), with its output in ``<data dir>/logs/``. A process
 that exits while the bench waits for it to come up is reported with its log.
 """
@@ -26,8 +26,8 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from core.devstack import Child, dev_server_argv, spawn, start_embedded_postgres
 from core.migrate import upgrade
+from tooling.devstack import Child, dev_server_argv, spawn, start_embedded_postgres
 
 STARTUP_TIMEOUT = 120.0  # seconds; a busy two-core machine starts Temporal slowly
 STOP_TIMEOUT = 20.0

@@ -27,7 +27,7 @@ from pydantic import EmailStr, TypeAdapter, ValidationError
 from core.settings import Settings
 
 if TYPE_CHECKING:
-    from core.devstack import DevOptions
+    from tooling.devstack import DevOptions
 
 log = logging.getLogger("ordersaga.cli")
 
@@ -67,7 +67,7 @@ def join_stack(
     settings: Settings, *, need_database: bool = True, need_temporal: bool = False
 ) -> Settings:
     """Pin the database and Temporal of a running dev stack when they are not configured."""
-    from core.stack import read_stack_file
+    from core.stack_file import read_stack_file
 
     stack = read_stack_file(settings.data_dir)
     update: dict[str, object] = {}
@@ -102,7 +102,7 @@ def _database_error(err: Exception) -> CliError:
 
 
 def dev_options(settings: Settings, args: argparse.Namespace) -> DevOptions:
-    from core.devstack import DevOptions
+    from tooling.devstack import DevOptions
 
     return DevOptions(
         data_dir=settings.data_dir,
@@ -116,7 +116,7 @@ def dev_options(settings: Settings, args: argparse.Namespace) -> DevOptions:
 
 
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
-    from core.devstack import StackError, run_dev
+    from tooling.devstack import StackError, run_dev
 
     if not settings.is_dev:
         raise CliError(
@@ -135,7 +135,7 @@ def _serve(
 ) -> int:
     import uvicorn
 
-    from core.devstack import Port, StackError, check_ports
+    from tooling.devstack import Port, StackError, check_ports
 
     try:
         check_ports([Port(port, what, "--port")], host=host)
@@ -200,7 +200,7 @@ async def _with_sessions(settings: Settings, work: Callable[..., object]) -> obj
 
 
 def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
-    from core.seed import DEMO_PRODUCTS, seed_catalog
+    from tooling.seed import DEMO_PRODUCTS, seed_catalog
 
     settings = join_stack(settings)
     try:
@@ -236,8 +236,8 @@ def cmd_create_admin(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_register_search_attributes(settings: Settings, args: argparse.Namespace) -> int:
-    from core.devstack import StackError, ensure_search_attributes
     from core.temporal import connect
+    from tooling.devstack import StackError, ensure_search_attributes
 
     settings = join_stack(settings, need_database=False, need_temporal=True)
 
@@ -259,11 +259,11 @@ def cmd_register_search_attributes(settings: Settings, args: argparse.Namespace)
 
 
 def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
-    """Check the invariants of core/audit.py; exit 1 on any violation."""
+    """Check the invariants of tooling/audit.py; exit 1 on any violation."""
     from datetime import timedelta
 
-    from core.audit import AuditReport, run_audit
     from core.temporal import connect
+    from tooling.audit import AuditReport, run_audit
 
     settings = join_stack(settings, need_temporal=args.with_temporal)
     # No saga may stay pending longer than its charge may take, plus a margin
@@ -287,9 +287,9 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     """Measure the saga beside its ceilings on a fresh embedded stack; exit 1 if the books fail."""
     from dataclasses import replace
 
-    from core.bench.processes import BenchError
-    from core.bench.report import render
-    from core.bench.run import QUICK, BenchConfig, run_bench
+    from tooling.bench.processes import BenchError
+    from tooling.bench.report import render
+    from tooling.bench.run import QUICK, BenchConfig, run_bench
 
     config = QUICK if args.quick else BenchConfig()
     chosen = {

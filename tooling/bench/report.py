@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from core.bench.books import Books
-from core.bench.machine import Machine
-from core.bench.results import OPEN, PROCESSES, PhaseResult, Ratio, VariantRow
-from core.bench.targets import Target
+from tooling.bench.books import Books
+from tooling.bench.machine import Machine
+from tooling.bench.results import OPEN, PROCESSES, PhaseResult, Ratio, VariantRow
+from tooling.bench.targets import Target
 
 
 @dataclass
