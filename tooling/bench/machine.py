@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from tooling.devstack import temporal_binary
+from tooling.temporal_dev import temporal_binary
 
 
 @dataclass(frozen=True)
