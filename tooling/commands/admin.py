@@ -9,7 +9,13 @@ import asyncio
 from pydantic import EmailStr, TypeAdapter, ValidationError
 
 from core.settings import Settings
-from tooling.commands.common import CliError, database_error, join_stack, with_sessions
+from tooling.commands.common import (
+    CliError,
+    database_error,
+    join_stack,
+    require_dev_dependencies,
+    with_sessions,
+)
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -112,6 +118,7 @@ def cmd_audit(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     """Measure the saga beside its ceilings on a fresh embedded stack; exit 1 if the books fail."""
+    require_dev_dependencies("bench")
     from dataclasses import replace
 
     from tooling.bench.processes import BenchError

