@@ -37,6 +37,7 @@ test-full: install
 lint: install
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) lint-imports
 
 typecheck: install
 	$(RUN) mypy
