@@ -115,11 +115,11 @@ def test_dev_worker_serves_metrics_on_its_own_port(monkeypatch: pytest.MonkeyPat
 
 def test_dev_checks_the_worker_port_only_when_it_starts_a_worker(tmp_path: Path) -> None:
     from tooling.commands.common import load_settings
-    from tooling.devstack import DevOptions, DevStack
+    from tooling.devstack_config import DevOptions, dev_ports
 
     def checked(**options: object) -> set[str]:
-        stack = DevStack(load_settings(None), DevOptions(data_dir=tmp_path, **options))  # type: ignore[arg-type]
-        return {port.flag for port in stack._ports()}
+        chosen = DevOptions(data_dir=tmp_path, **options)  # type: ignore[arg-type]
+        return {port.flag for port in dev_ports(load_settings(None), chosen)}
 
     assert "--worker-port" in checked(worker_port=9400)
     assert "--worker-port" not in checked(worker_port=9400, run_worker=False)

@@ -28,60 +28,39 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from temporalio.client import Client
 
 from core.db import SessionFactory, create_engine, create_session_factory
 from core.settings import Settings
 from core.stack_file import StackInfo, remove_stack_file, write_stack_file
-from core.temporal import connect
 from tooling.devstack_banner import print_banner
+from tooling.devstack_config import (
+    LOCK_FILE,
+    STARTUP_TIMEOUT,
+    DevOptions,
+    StackError,
+    child_env,
+    dev_ports,
+    first_line,
+    ordersaga_argv,
+)
 from tooling.devstack_seed import seed_first_start
+from tooling.devstack_temporal import start_temporal
 from tooling.postgres import start_embedded_postgres
 from tooling.processes import (
     Child,
     NotReady,
-    Port,
-    ProcessError,
-    answers,
     check_ports,
     http_ok,
-    python_module,
     spawn,
     stop_in_order,
     wait_until,
 )
-from tooling.temporal_dev import dev_server_argv, ensure_search_attributes
 
 log = logging.getLogger("ordersaga.dev")
 
-LOCK_FILE = "dev.lock"
-TEMPORAL_DB = "temporal.db"
-TEMPORAL_LOG = "temporal.log"
-STARTUP_TIMEOUT = 120.0  # seconds; the machine may be busy with other stacks
 # `make dev` runs us under `uv run`, which forwards the terminal's SIGINT that
 # we also get directly: signals this close together are one Ctrl-C.
 DUPLICATE_SIGNAL_WINDOW = 1.0
-
-
-class StackError(ProcessError):
-    """A one-line reason the stack cannot run. Exit code 2 means: fix the invocation."""
-
-
-@dataclass(frozen=True)
-class DevOptions:
-    data_dir: Path
-    api_port: int = 8000
-    temporal_port: int = 7233
-    ui_port: int = 8233
-    smtp_port: int = 8025
-    # The worker's /healthz, /readyz and /metrics (saga outcome counters).
-    worker_port: int = 9000
-    run_worker: bool = True
-
-
-def ordersaga_argv(*args: str) -> list[str]:
-    """Run a CLI command in a child with this interpreter (works with or without the script)."""
-    return python_module("tooling.cli", *args, safe_path=False)
 
 
 # --- the supervisor -------------------------------------------------------------
@@ -134,14 +113,14 @@ class DevStack:
             await self._shutdown()
 
     async def _start(self) -> None:
-        check_ports(self._ports())
+        check_ports(dev_ports(self.settings, self.options))
         self._lock_data_dir()
         await self._start_postgres()
         self._check_stop()
         try:
             await asyncio.to_thread(_migrate, self.database_url)
         except Exception as err:  # the driver's and Alembic's errors, told in one line
-            raise StackError(f"cannot migrate the database: {_first_line(err)}") from err
+            raise StackError(f"cannot migrate the database: {first_line(err)}") from err
         self._check_stop()
         await self._start_temporal()
         self._check_stop()
@@ -211,21 +190,6 @@ class DevStack:
             ) from None
         self._undo.append(("data directory lock", handle.close))
 
-    def _ports(self) -> list[Port]:
-        o = self.options
-        ports = [
-            Port(o.api_port, "API", "--api-port"),
-            Port(o.smtp_port, "SMTP sink", "--smtp-port"),
-        ]
-        if o.run_worker:
-            ports.append(Port(o.worker_port, "worker metrics", "--worker-port"))
-        if not self.settings.temporal_address:
-            ports += [
-                Port(o.temporal_port, "Temporal", "--temporal-port"),
-                Port(o.ui_port, "Temporal UI", "--ui-port"),
-            ]
-        return ports
-
     async def _start_postgres(self) -> None:
         if self.settings.database_url:
             self.database_url = self.settings.database_url
@@ -242,56 +206,9 @@ class DevStack:
         self.database_url = str(server.get_uri())
 
     async def _start_temporal(self) -> None:
-        namespace = self.settings.temporal_namespace
-        if self.settings.temporal_address:
-            self.temporal_address = self.settings.temporal_address
-            try:
-                client = await connect(self.settings, address=self.temporal_address)
-            except Exception as err:  # connection errors, told in one line
-                raise StackError(
-                    f"cannot reach Temporal at {self.temporal_address}: {_first_line(err)}"
-                ) from err
-            with contextlib.suppress(Exception):  # a managed cluster may refuse; it is optional
-                await ensure_search_attributes(client, namespace)
-            return
-        o = self.options
-        argv = dev_server_argv(
-            port=o.temporal_port, db_file=self.data_dir / TEMPORAL_DB, ui_port=o.ui_port
+        self.temporal_address = await start_temporal(
+            self.settings, self.options, started=self.children.append, check=self._check_stop
         )
-        if namespace != "default":
-            argv += ["--namespace", namespace]
-        print(f"ordersaga: starting the Temporal dev server on 127.0.0.1:{o.temporal_port}")
-        log_path = self.data_dir / TEMPORAL_LOG
-        with log_path.open("ab") as log_file:
-            child = spawn(
-                "Temporal dev server", argv, dict(os.environ), output=log_file, stop_timeout=20.0
-            )
-        self.children.append(child)
-        self.temporal_address = f"127.0.0.1:{o.temporal_port}"
-        client = await self._wait_for_temporal(child, log_path)
-        # The flags register them on a new database; this also covers a
-        # database made before an attribute was added.
-        await ensure_search_attributes(client, namespace)
-
-    async def _wait_for_temporal(self, child: Child, log_path: Path) -> Client:
-        def check() -> None:
-            self._check_stop()
-            if not child.running:
-                tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or [""]
-                raise StackError(
-                    f"the Temporal dev server exited: {tail[0][:300]} (see {log_path})"
-                )
-
-        try:
-            return await wait_until(
-                answers(lambda: connect(self.settings, address=self.temporal_address)),
-                timeout=STARTUP_TIMEOUT,
-                check=check,
-            )
-        except NotReady:
-            raise StackError(
-                f"the Temporal dev server did not answer in time; see {log_path}"
-            ) from None
 
     def _open_database(self) -> SessionFactory:
         engine = create_engine(self.database_url, pool_size=2)
@@ -312,25 +229,15 @@ class DevStack:
     async def _seed_first_start(self, sessions: SessionFactory) -> None:
         await seed_first_start(self.settings, sessions)
 
-    def _child_env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(
-            DATABASE_URL=self.database_url,
-            TEMPORAL_ADDRESS=self.temporal_address,
-            ORDERSAGA_DATA_DIR=str(self.data_dir),
-            ORDERSAGA_SMTP_HOST="127.0.0.1",
-            ORDERSAGA_SMTP_PORT=str(self.options.smtp_port),
-            ORDERSAGA_API_PORT=str(self.options.api_port),
-            ORDERSAGA_WORKER_HEALTH_PORT=str(self.options.worker_port),
-            PYTHONUNBUFFERED="1",
-        )
-        # The ORDERSAGA_-prefixed spellings win over the plain ones; keep them in step.
-        for name in ("DATABASE_URL", "TEMPORAL_ADDRESS"):
-            env.pop(f"ORDERSAGA_{name}", None)
-        return env
-
     def _start_child(self, name: str, argv: list[str], *, stop_timeout: float) -> None:
-        self.children.append(spawn(name, argv, self._child_env(), stop_timeout=stop_timeout))
+        self.children.append(
+            spawn(
+                name,
+                argv,
+                child_env(self.options, self.database_url, self.temporal_address),
+                stop_timeout=stop_timeout,
+            )
+        )
 
     async def _wait_for_api(self) -> None:
         url = f"http://127.0.0.1:{self.options.api_port}/readyz"
@@ -368,11 +275,6 @@ class DevStack:
 
     def _print_banner(self) -> None:
         print_banner(self.settings, self.options, self.temporal_address, self._ui_url())
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 class _Stopped(Exception):

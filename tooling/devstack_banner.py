@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from core.settings import Settings
-
-if TYPE_CHECKING:
-    from tooling.devstack import DevOptions
+from tooling.devstack_config import DevOptions
 
 
 def print_banner(

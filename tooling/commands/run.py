@@ -11,11 +11,11 @@ from core.settings import Settings
 from tooling.commands.common import CliError, join_stack, require_dev_dependencies
 
 if TYPE_CHECKING:
-    from tooling.devstack import DevOptions
+    from tooling.devstack_config import DevOptions
 
 
 def dev_options(settings: Settings, args: argparse.Namespace) -> DevOptions:
-    from tooling.devstack import DevOptions
+    from tooling.devstack_config import DevOptions
 
     return DevOptions(
         data_dir=settings.data_dir,
