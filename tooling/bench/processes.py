@@ -32,15 +32,12 @@ from tooling.processes import (
     answers,
     free_port,
     http_ok,
-    python_module,
     spawn,
     stop_in_order,
     tcp_open,
     wait_until,
 )
 from tooling.temporal_dev import dev_server_argv
-
-__all__ = ["BenchError", "free_port", "python_module"]
 
 STARTUP_TIMEOUT = 120.0  # seconds; a busy two-core machine starts Temporal slowly
 STOP_TIMEOUT = 20.0

@@ -22,14 +22,13 @@ from tooling.bench.processes import (
     Processes,
     child_env,
     create_database,
-    free_port,
-    python_module,
     start_temporal,
     wait_for_api,
     wait_for_pollers,
     wait_for_port,
 )
 from tooling.bench.shop import Shop
+from tooling.processes import free_port, python_module
 
 
 @dataclass
