@@ -51,4 +51,4 @@ record-histories: install
 	$(RUN) python -m tests.record_histories
 
 clean:
-	rm -rf $(TOOLS) $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(TOOLS) $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache
