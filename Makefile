@@ -37,6 +37,7 @@ test-full: install
 lint: install
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) lint-imports
 
 typecheck: install
 	$(RUN) mypy
@@ -50,4 +51,4 @@ record-histories: install
 	$(RUN) python -m tests.record_histories
 
 clean:
-	rm -rf $(TOOLS) $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(TOOLS) $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

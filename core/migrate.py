@@ -9,6 +9,7 @@ from alembic.config import Config
 from sqlalchemy import create_engine, pool, text
 
 from core.settings import Settings, get_settings
+from core.stack_file import join_stack
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # A PostgreSQL advisory lock key that only ordersaga's migrations take: every
@@ -28,17 +29,13 @@ def alembic_config(database_url: str) -> Config:
 def resolve_database_url(settings: Settings | None = None) -> str:
     """The configured DATABASE_URL, or the dev stack's embedded server."""
     settings = settings or get_settings()
-    if settings.database_url:
-        return settings.database_url
-    from core.stack import read_stack_file
-
-    stack = read_stack_file(settings.data_dir)
-    if stack is None:
+    url = settings.database_url or join_stack(settings).database_url
+    if not url:
         raise RuntimeError(
             "DATABASE_URL is not set and no dev stack is running in "
             f"{settings.data_dir}; start one with `ordersaga dev` or set DATABASE_URL"
         )
-    return stack.database_url
+    return url
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:

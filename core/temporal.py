@@ -8,22 +8,19 @@ from temporalio.service import TLSConfig
 
 from core import tracing
 from core.settings import Settings
+from core.stack_file import join_stack
 from core.temporal_context import LogContextInterceptor
 
 
 def resolve_temporal_address(settings: Settings) -> str:
     """TEMPORAL_ADDRESS, or the dev server of a running stack in the data directory."""
-    if settings.temporal_address:
-        return settings.temporal_address
-    from core.stack import read_stack_file
-
-    stack = read_stack_file(settings.data_dir)
-    if stack is None:
+    address = settings.temporal_address or join_stack(settings).temporal_address
+    if not address:
         raise RuntimeError(
             "TEMPORAL_ADDRESS is not set and no dev stack is running in "
             f"{settings.data_dir}; start one with `ordersaga dev` or set TEMPORAL_ADDRESS"
         )
-    return stack.temporal_address
+    return address
 
 
 def tls_config(settings: Settings) -> TLSConfig | bool:

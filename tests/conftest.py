@@ -29,10 +29,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.keys import generate_private_key_pem
 from core.db import SessionFactory, create_engine, create_session_factory
-from core.devstack import DEV_SERVER_TUNING
 from core.migrate import upgrade
 from core.models import Base
 from core.settings import Settings
+from tooling.temporal_dev import DEV_SERVER_TUNING
 from workflows import search_attributes
 
 pytest_plugins = ["tests.workflow_fixtures"]

@@ -33,7 +33,7 @@ from core.models import (
     SimulatorRefund,
 )
 from core.settings import Settings
-from core.smtp_sink import start_smtp_sink
+from tooling.smtp_sink import start_smtp_sink
 from worker.main import build_worker
 
 ADDRESS = {

@@ -26,9 +26,9 @@ from api.main import create_app
 from api.metrics import metrics_server
 from core.db import SessionFactory, create_engine, create_session_factory
 from core.settings import Settings
-from core.smtp_sink import start_smtp_sink
 from core.temporal import connect
 from tests.e2e import free_port
+from tooling.smtp_sink import start_smtp_sink
 from worker.main import run_worker
 
 

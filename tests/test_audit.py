@@ -11,7 +11,6 @@ from sqlalchemy import text
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
-from core.audit import run_audit
 from core.db import SessionFactory
 from core.models import (
     MovementKind,
@@ -26,6 +25,7 @@ from core.models import (
     User,
 )
 from tests.factories import create_product, create_user
+from tooling.audit import run_audit
 from workflows import search_attributes
 
 

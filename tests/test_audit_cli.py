@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from core.db import SessionFactory
 from core.models import Order, OrderStatus
-from core.stack import StackInfo, write_stack_file
+from core.stack_file import StackInfo, write_stack_file
 from tests.factories import create_product, create_user
 
 ORDERSAGA = str(Path(sys.executable).parent / "ordersaga")

@@ -19,16 +19,16 @@ from pathlib import Path
 
 import pytest
 
-from core.bench import report, results
-from core.bench.books import Books
-from core.bench.machine import Machine
-from core.bench.report import BenchReport, markdown_table, render
-from core.bench.results import CLOSED, OPEN, PhaseResult, build_ratios, build_rows
-from core.bench.sampling import Usage
-from core.bench.shop import Shop, ShopProduct
-from core.bench.stats import Latency, percentile, rate, ratio
-from core.bench.targets import evaluate_targets
-from core.cli import build_parser
+from tooling.bench import report, results
+from tooling.bench.books import Books
+from tooling.bench.machine import Machine
+from tooling.bench.report import BenchReport, markdown_table, render
+from tooling.bench.results import CLOSED, OPEN, PhaseResult, build_ratios, build_rows
+from tooling.bench.sampling import Usage
+from tooling.bench.shop import Shop, ShopProduct
+from tooling.bench.stats import Latency, percentile, rate, ratio
+from tooling.bench.targets import evaluate_targets
+from tooling.cli import build_parser
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -264,7 +264,7 @@ def test_orders_spread_over_the_catalog_and_the_customers() -> None:
 
 
 def test_progress_writes_one_line_per_phase_off_a_terminal() -> None:
-    from core.bench.driver import Progress
+    from tooling.bench.driver import Progress
 
     stream = io.StringIO()
     progress = Progress(stream)
@@ -306,7 +306,7 @@ def _temporal_on_path() -> dict[str, str]:
 def test_a_quick_run_measures_every_variant_and_the_books_balance(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     done = subprocess.run(
-        [sys.executable, "-m", "core.cli", "bench", "--quick", "--out", str(out)],
+        [sys.executable, "-m", "tooling.cli", "bench", "--quick", "--out", str(out)],
         cwd=REPO,
         env=_temporal_on_path(),
         capture_output=True,

@@ -19,10 +19,10 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
-from core.cli import build_parser, main
 from core.db import SessionFactory, sqlalchemy_url
 from core.models import Product, Role, User
-from core.seed import DEMO_PRODUCTS
+from tooling.cli import build_parser, main
+from tooling.seed import DEMO_PRODUCTS
 from workflows import search_attributes
 
 ORDERSAGA = str(Path(sys.executable).parent / "ordersaga")
@@ -75,7 +75,8 @@ def test_data_dir_is_taken_before_or_after_the_command() -> None:
 
 
 def test_dev_flags_have_the_documented_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.cli import dev_options, load_settings
+    from tooling.commands.common import load_settings
+    from tooling.commands.run import dev_options
 
     def options(*argv: str) -> tuple[int, int, int, int, bool]:
         args = build_parser().parse_args(["dev", *argv])
@@ -98,7 +99,8 @@ def test_dev_flags_have_the_documented_defaults(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_dev_worker_serves_metrics_on_its_own_port(monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.cli import dev_options, load_settings
+    from tooling.commands.common import load_settings
+    from tooling.commands.run import dev_options
 
     def worker_port(*argv: str) -> int:
         return dev_options(
@@ -112,7 +114,8 @@ def test_dev_worker_serves_metrics_on_its_own_port(monkeypatch: pytest.MonkeyPat
 
 
 def test_dev_serves_the_api_metrics_on_their_own_port(monkeypatch: pytest.MonkeyPatch) -> None:
-    from core.cli import dev_options, load_settings
+    from tooling.commands.common import load_settings
+    from tooling.commands.run import dev_options
 
     def metrics_port(*argv: str) -> int:
         return dev_options(
@@ -127,12 +130,12 @@ def test_dev_serves_the_api_metrics_on_their_own_port(monkeypatch: pytest.Monkey
 
 
 def test_dev_checks_the_worker_port_only_when_it_starts_a_worker(tmp_path: Path) -> None:
-    from core.cli import load_settings
-    from core.devstack import DevOptions, DevStack
+    from tooling.commands.common import load_settings
+    from tooling.devstack_config import DevOptions, dev_ports
 
     def checked(**options: object) -> set[str]:
-        stack = DevStack(load_settings(None), DevOptions(data_dir=tmp_path, **options))  # type: ignore[arg-type]
-        return {port.flag for port in stack._ports()}
+        chosen = DevOptions(data_dir=tmp_path, **options)  # type: ignore[arg-type]
+        return {port.flag for port in dev_ports(load_settings(None), chosen)}
 
     assert "--worker-port" in checked(worker_port=9400)
     assert "--worker-port" not in checked(worker_port=9400, run_worker=False)
@@ -517,7 +520,7 @@ async def test_concurrent_bootstraps_make_one_admin(
     """Init containers of several pods may bootstrap at once; the lock lets one through."""
     from sqlalchemy import func as sql_func
 
-    from core.admin_bootstrap import Outcome, bootstrap_admin
+    from tooling.admin_bootstrap import Outcome, bootstrap_admin
 
     outcomes = await asyncio.gather(
         *(bootstrap_admin(sessions, f"admin{n}@example.com", "a-long-secret-1") for n in range(4))

@@ -161,4 +161,4 @@ def test_the_copied_files_build_a_wheel_with_the_migrations(tmp_path: Path) -> N
     assert "core/migrations/env.py" in names
     assert "core/migrations/script.py.mako" in names
     assert any(n.startswith("core/migrations/versions/") and n.endswith(".py") for n in names)
-    assert "ordersaga = core.cli:main" in scripts
+    assert "ordersaga = tooling.cli:main" in scripts

@@ -34,7 +34,7 @@ from temporalio.client import Client
 
 from core.db import SessionFactory
 from core.models import CaughtMail
-from core.stack import STACK_FILE, read_stack_file
+from core.stack_file import STACK_FILE, read_stack_file
 
 ORDERSAGA = str(Path(sys.executable).parent / "ordersaga")
 START_TIMEOUT = 180.0  # generous: the machine is shared with other test runs
@@ -290,7 +290,7 @@ def _alive(procs: list[psutil.Process]) -> list[Any]:
 def test_ctrl_c_stops_everything_and_a_restart_finds_the_same_data(stack: Stack) -> None:
     procs = stack.tree()
     names = " ".join(" ".join(p.cmdline()) for p in procs)
-    assert "temporal server start-dev" in names and "core.cli api" in names
+    assert "temporal server start-dev" in names and "tooling.cli api" in names
     assert "postgres" in names
 
     assert stack.stop() == 0, stack.output()
@@ -313,7 +313,7 @@ def test_ctrl_c_stops_everything_and_a_restart_finds_the_same_data(stack: Stack)
 
 
 async def test_smtp_sink_keeps_what_it_catches(sessions: SessionFactory) -> None:
-    from core.smtp_sink import start_smtp_sink
+    from tooling.smtp_sink import start_smtp_sink
 
     (port,) = free_ports(1)
     server = await start_smtp_sink(sessions, "127.0.0.1", port)

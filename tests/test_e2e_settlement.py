@@ -16,7 +16,6 @@ import pytest
 from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
-from core.audit import run_audit
 from core.db import SessionFactory
 from core.models import OrderStatus, PaymentStatus, User
 from core.settings import Settings
@@ -32,6 +31,7 @@ from tests.e2e import (
     stock_of,
 )
 from tests.factories import auth_header, create_product, create_user
+from tooling.audit import run_audit
 
 # Long enough for a saga on a busy 2-core machine; a settled order answers at once.
 WAIT = 30

@@ -4,11 +4,11 @@ from dataclasses import asdict
 from sqlalchemy import func, select
 
 from api.schemas.catalog import ProductCreate
-from core.audit import run_audit
 from core.db import SessionFactory
 from core.models import MovementKind, Product, StockMovement
-from core.seed import DEMO_PRODUCTS, seed_catalog
 from tests.factories import create_product
+from tooling.audit import run_audit
+from tooling.seed import DEMO_PRODUCTS, seed_catalog
 
 
 def test_demo_catalog_is_a_dozen_valid_products_across_categories() -> None:

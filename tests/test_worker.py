@@ -234,7 +234,7 @@ async def test_the_worker_process_stops_gracefully_on_sigterm(
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "core.cli",
+        "tooling.cli",
         "worker",
         env=env,
         stdout=asyncio.subprocess.PIPE,

@@ -6,7 +6,7 @@ Each class starts its process itself so a test can stop, kill and restart it:
   restart on the same port finds every workflow where it was;
 - ``Postgres``: an embedded PostgreSQL stopped and started with ``pg_ctl`` on
   its own data directory (the socket path, hence the URL, stays the same);
-- ``WorkerProcess``: ``python -m core.cli worker`` in its own process group,
+- ``WorkerProcess``: ``python -m tooling.cli worker`` in its own process group,
   optionally with a fault point (see ``activities/fault_points.py``).
 
 Every ``stop``/``kill`` is safe to call twice; callers put them in ``finally``.
@@ -18,9 +18,7 @@ import asyncio
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -28,8 +26,8 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from core.devstack import dev_server_argv, spawn
-from tests.e2e import free_port
+from tooling.processes import Child, answers, free_port, python_module, spawn, wait_until
+from tooling.temporal_dev import dev_server_argv
 
 STARTUP_TIMEOUT = 120.0  # the machine is shared and has two cores
 REPO = Path(__file__).resolve().parents[2]
@@ -52,28 +50,11 @@ def export_commit(commit: str, target: Path) -> Path:
     return target
 
 
-def _kill_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, sig)
-
-
-def _stop(process: subprocess.Popen[bytes] | None, timeout: float = 20.0) -> None:
-    """SIGTERM the group, then SIGKILL it if it is still there after ``timeout``."""
-    if process is None or process.poll() is not None:
-        return
-    _kill_group(process, signal.SIGTERM)
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(process, signal.SIGKILL)
-        process.wait()
-
-
 @dataclass
 class TemporalServer:
     workdir: Path
     port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
+    child: Child | None = None
     restarts: int = 0
 
     @property
@@ -85,29 +66,28 @@ class TemporalServer:
             port=self.port, db_file=self.workdir / "temporal.db", log_level="error"
         )
         with (self.workdir / "temporal.log").open("ab") as log:
-            self.process = spawn(
-                "temporal", argv, dict(os.environ), output=log, stop_timeout=20
-            ).process
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            if self.process.poll() is not None:
+            self.child = spawn("temporal", argv, dict(os.environ), output=log, stop_timeout=20)
+        child = self.child
+
+        def check() -> None:
+            if not child.running:
                 raise RuntimeError(f"temporal dev server exited; see {self.workdir}/temporal.log")
-            try:
-                return await Client.connect(self.address)
-            except Exception:  # not answering yet
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.2)
+
+        return await wait_until(
+            answers(lambda: Client.connect(self.address)),
+            timeout=STARTUP_TIMEOUT,
+            interval=0.2,
+            check=check,
+        )
 
     def stop(self, *, kill: bool = False) -> None:
-        if self.process is None:
+        if self.child is None:
             return
         if kill:
-            _kill_group(self.process, signal.SIGKILL)
-            self.process.wait()
+            self.child.kill()
         else:
-            _stop(self.process)
-        self.process = None
+            self.child.stop_blocking()
+        self.child = None
 
     async def restart(self, *, kill: bool = False, down_seconds: float = 1.0) -> None:
         self.stop(kill=kill)
@@ -187,7 +167,7 @@ class WorkerProcess:
     env: dict[str, str]
     workdir: Path
     fault_point: str | None = None
-    process: subprocess.Popen[bytes] | None = None
+    child: Child | None = None
     marker: Path | None = None
     log_path: Path | None = None
     # The source tree to run (another version of ordersaga); None: this one.
@@ -201,16 +181,19 @@ class WorkerProcess:
             env["ORDERSAGA_FAULT_POINT"] = self.fault_point
             env["ORDERSAGA_FAULT_MARKER"] = str(self.marker)
         self.log_path = self.workdir / f"worker-{name}.log"
+        tree = self.source or REPO
+        # An older ordersaga (``source``) may predate the move of the CLI out of core/.
+        cli = "tooling.cli" if (tree / "tooling" / "cli.py").exists() else "core.cli"
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "core.cli", "worker"],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                # `python -m` imports from the working directory first.
-                cwd=self.source or REPO,
+            # Not -P: `python -m` must import from the working directory first,
+            # which is the source tree to run.
+            self.child = spawn(
+                "worker",
+                python_module(cli, "worker", safe_path=False),
+                env,
+                output=log,
+                stop_timeout=20.0,
+                cwd=tree,
             )
         return self
 
@@ -219,9 +202,9 @@ class WorkerProcess:
         assert self.marker is not None, "this worker has no fault point"
         deadline = time.monotonic() + timeout
         while not self.marker.exists():
-            if self.process is not None and self.process.poll() is not None:
+            if self.child is not None and not self.child.running:
                 raise AssertionError(
-                    f"worker exited ({self.process.returncode}): {self.log()[-3000:]}"
+                    f"worker exited ({self.child.process.returncode}): {self.log()[-3000:]}"
                 )
             if time.monotonic() > deadline:
                 raise AssertionError(
@@ -231,12 +214,12 @@ class WorkerProcess:
 
     def kill(self) -> None:
         """SIGKILL: no graceful shutdown, no activity reports back."""
-        if self.process is not None and self.process.poll() is None:
-            _kill_group(self.process, signal.SIGKILL)
-            self.process.wait()
+        if self.child is not None:
+            self.child.kill()
 
     def stop(self) -> None:
-        _stop(self.process)
+        if self.child is not None:
+            self.child.stop_blocking()
 
     def log(self) -> str:
         if self.log_path is None or not self.log_path.exists():

@@ -32,7 +32,6 @@ from temporalio.client import Client
 
 from activities.messages import NotificationKind
 from api.keys import generate_private_key_pem
-from core.audit import KEEPS_MONEY, AuditReport, run_audit
 from core.db import SessionFactory, create_engine, create_session_factory
 from core.migrate import upgrade
 from core.models import (
@@ -47,10 +46,11 @@ from core.models import (
     User,
 )
 from core.settings import Settings
-from core.smtp_sink import start_smtp_sink
 from tests.e2e import api_client, checkout, free_port, order_body
 from tests.factories import auth_header, create_product, create_user
 from tests.faults.processes import Postgres, TemporalServer, WorkerProcess
+from tooling.audit import KEEPS_MONEY, AuditReport, run_audit
+from tooling.smtp_sink import start_smtp_sink
 
 # Each provider call may take PROVIDER_TIMEOUT (short, so a charge lost with
 # a killed worker is retried soon) and the whole charge PAYMENT_DEADLINE: long

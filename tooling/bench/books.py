@@ -1,6 +1,6 @@
 """Correctness at the end of a run: a fast wrong run must not pass.
 
-For the database of each stack it runs the product audit (``core.audit``)
+For the database of each stack it runs the product audit (``tooling.audit``)
 and checks the books of every order the bench placed:
 
 - every order is ``confirmed`` and its confirmation mail was sent;
@@ -22,7 +22,6 @@ from temporalio.client import Client
 
 from activities.messages import NotificationKind
 from activities.payments import charge_key
-from core.audit import run_audit
 from core.db import SessionFactory
 from core.models import (
     Notification,
@@ -35,6 +34,7 @@ from core.models import (
     Product,
     SimulatorCharge,
 )
+from tooling.audit import run_audit
 
 # No saga of the run may still be pending after this; the bench waits for
 # every saga before it checks, so this only guards the audit's own rule.

@@ -14,22 +14,21 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
-from core.bench.ceilings import CEILING_TASK_QUEUE
-from core.bench.driver import WAIT_SECONDS
-from core.bench.processes import (
+from core.db import SessionFactory, create_engine, create_session_factory
+from tooling.bench.ceilings import CEILING_TASK_QUEUE
+from tooling.bench.driver import WAIT_SECONDS
+from tooling.bench.processes import (
     Postgres,
     Processes,
     child_env,
     create_database,
-    free_port,
-    python_module,
     start_temporal,
     wait_for_api,
     wait_for_pollers,
     wait_for_port,
 )
-from core.bench.shop import Shop
-from core.db import SessionFactory, create_engine, create_session_factory
+from tooling.bench.shop import Shop
+from tooling.processes import free_port, python_module
 
 
 @dataclass
@@ -80,16 +79,16 @@ async def start_stack(
             signing_key_pem=signing_key,
         )
         env["ORDERSAGA_TASK_QUEUE"] = task_queue
-        processes.start("smtp", python_module("core.bench.smtp", "--port", str(smtp_port)), env)
+        processes.start("smtp", python_module("tooling.bench.smtp", "--port", str(smtp_port)), env)
         if naive:
-            processes.start("worker", python_module("core.bench.worker", "--naive"), env)
+            processes.start("worker", python_module("tooling.bench.worker", "--naive"), env)
             # No metrics page: its fixed default port would clash between stacks.
             api_cmd = python_module(
-                "core.cli", "api", "--port", str(api_port), "--metrics-port", "0"
+                "tooling.cli", "api", "--port", str(api_port), "--metrics-port", "0"
             )
         else:
-            processes.start("worker", python_module("core.bench.worker"), env)
-            api_cmd = python_module("core.bench.server", "--port", str(api_port))
+            processes.start("worker", python_module("tooling.bench.worker"), env)
+            api_cmd = python_module("tooling.bench.server", "--port", str(api_port))
         processes.start("api", api_cmd, env)
         await wait_for_port(processes, smtp_port)
         await wait_for_pollers(processes, temporal, task_queue)

@@ -25,19 +25,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from api.keys import generate_private_key_pem
-from core.bench import driver, results, targets
-from core.bench.books import Books, check_books, summarize
-from core.bench.config import BenchConfig
-from core.bench.driver import Outcome, Progress, Send
-from core.bench.machine import Machine, compile_project_sources, describe_machine
-from core.bench.processes import Postgres, start_postgres
-from core.bench.report import BenchReport
-from core.bench.results import CLOSED, OPEN, PhaseResult, Variant
-from core.bench.sampling import Mark, ProcessTree, Sampler
-from core.bench.shop import Shop, open_shop
-from core.bench.stack import Stack, start_stack
-from core.bench.stats import Latency, rate
 from core.settings import Settings
+from tooling.bench import driver, results, targets
+from tooling.bench.books import Books, check_books
+from tooling.bench.config import BenchConfig
+from tooling.bench.driver import Outcome, Progress, Send
+from tooling.bench.machine import compile_project_sources, describe_machine
+from tooling.bench.processes import Postgres, start_postgres
+from tooling.bench.report import BenchReport, build_report
+from tooling.bench.results import CLOSED, OPEN, PhaseResult, Variant
+from tooling.bench.sampling import Mark, ProcessTree, Sampler
+from tooling.bench.shop import Shop, open_shop
+from tooling.bench.stack import Stack, start_stack
+from tooling.bench.stats import Latency, rate
 
 MAX_ERRORS_KEPT = 5
 PAUSE_BETWEEN_PHASES = 0.5  # seconds: let the previous phase's tail settle
@@ -87,7 +87,9 @@ class BenchRun:
             await self._stop_stack(naive)
         finally:
             await self._teardown()
-        return self._report(machine, time.monotonic() - started)
+        return build_report(
+            asdict(self.config), machine, time.monotonic() - started, self.phases, self.books
+        )
 
     async def _measure_main(self, stack: Stack) -> None:
         c = self.config
@@ -289,42 +291,6 @@ class BenchRun:
             f"p50 {phase.latency.p50_ms:.0f} ms, p99 {phase.latency.p99_ms:.0f} ms"
         )
         return phase
-
-    # --- the report -----------------------------------------------------------
-
-    def _report(self, machine: Machine, seconds: float) -> BenchReport:
-        rows = results.build_rows(self.phases)
-        open_loop = next((p for p in self.phases if p.kind == OPEN), None)
-        main_worker = max(
-            (
-                p.usage["worker"].peak_rss_mib
-                for p in self.phases
-                if p.variant != results.NAIVE.key and "worker" in p.usage
-            ),
-            default=float("nan"),
-        )
-        problems: list[str] = []
-        for phase in self.phases:
-            if phase.completed != phase.requested:
-                label = f"{phase.variant} {phase.kind} @{phase.concurrency or 'rate'}"
-                errors = "; ".join(phase.errors[:2]) or "not completed in time"
-                problems.append(
-                    f"{label}: {phase.completed}/{phase.requested} completed ({errors})"
-                )
-        for books in self.books:
-            problems += summarize(books)
-        config = asdict(self.config)
-        return BenchReport(
-            config=config,
-            machine=machine,
-            seconds=seconds,
-            phases=self.phases,
-            rows=rows,
-            ratios=results.build_ratios(rows),
-            targets=targets.evaluate_targets(rows, open_loop, main_worker),
-            books=self.books,
-            problems=problems,
-        )
 
 
 @dataclass(frozen=True)

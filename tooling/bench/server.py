@@ -1,6 +1,6 @@
 """The bench's API process: the product API plus the ceilings' endpoints.
 
-``python -m core.bench.server --port P`` serves exactly the app ``ordersaga
+``python -m tooling.bench.server --port P`` serves exactly the app ``ordersaga
 api`` serves (``api.main.create_app``), with one more router mounted under
 ``/bench`` for ceilings (a), (b) and (c). They sit in the same process, behind
 the same middleware, authentication and database pool as ``POST /orders``, so
@@ -25,9 +25,9 @@ from api.deps import CurrentUser, ResourcesDep, TemporalClient
 from api.main import create_app
 from api.orders import IdempotencyKey
 from api.schemas.orders import OrderCreate
-from core.bench.ceilings import CEILING_TASK_QUEUE, EmptyWorkflow, NoopSagaWorkflow
-from core.bench.floor import place_in_one_transaction
 from core.settings import Settings
+from tooling.bench.ceilings import CEILING_TASK_QUEUE, EmptyWorkflow, NoopSagaWorkflow
+from tooling.bench.floor import place_in_one_transaction
 
 router = APIRouter(prefix="/bench", tags=["bench"], include_in_schema=False)
 

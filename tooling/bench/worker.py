@@ -1,13 +1,13 @@
 """The bench's worker process: the product worker, and the ceilings' worker beside it.
 
-``python -m core.bench.worker`` runs, in one process and on one client, the
+``python -m tooling.bench.worker`` runs, in one process and on one client, the
 product worker exactly as ``ordersaga worker`` builds it
 (``worker.main.build_worker``) and a second worker for ceilings (a) and (b)
 on their own task queue. The ceilings are measured in the same process as the
 saga, with the same slot limits, so their ratios compare like with like.
 
-``python -m core.bench.worker --naive`` runs ceiling (d) instead: the naive
-saga (``core.bench.naive.NaiveOrderWorkflow``, registered under the product
+``python -m tooling.bench.worker --naive`` runs ceiling (d) instead: the naive
+saga (``tooling.bench.naive.NaiveOrderWorkflow``, registered under the product
 workflow's type name) with the product's activities, on the product task
 queue, for the API of the naive stack to start.
 
@@ -28,11 +28,11 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from core.bench import ceilings
-from core.bench.naive import NaiveOrderWorkflow
 from core.db import SessionFactory, create_engine, create_session_factory
 from core.settings import Settings
 from core.temporal import connect
+from tooling.bench import ceilings
+from tooling.bench.naive import NaiveOrderWorkflow
 from worker.main import build_activities, build_worker, worker_options
 
 
@@ -100,8 +100,8 @@ async def serve(settings: Settings, *, naive: bool) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from core.cli import exit_process
     from core.logging import configure_logging
+    from tooling.cli import exit_process
 
     parser = argparse.ArgumentParser(description="the bench's worker process")
     parser.add_argument("--naive", action="store_true", help="run ceiling (d), the naive saga")

@@ -1,7 +1,7 @@
-"""The bench's SMTP sink, as its own process: ``python -m core.bench.smtp --port P``.
+"""The bench's SMTP sink, as its own process: ``python -m tooling.bench.smtp --port P``.
 
 The saga's confirmation mail goes to a real SMTP server, as in ``ordersaga
-dev``, which serves the same sink (``core.smtp_sink``) inside its supervisor.
+dev``, which serves the same sink (``tooling.smtp_sink``) inside its supervisor.
 Here it runs apart, so its work is neither charged to the load generator's
 process nor slowed by it. It stores what it catches in ``caught_mail`` of
 ``DATABASE_URL``, where the audit looks for mail delivered twice.
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from core.db import create_engine, create_session_factory
 from core.settings import Settings
-from core.smtp_sink import start_smtp_sink
+from tooling.smtp_sink import start_smtp_sink
 
 
 async def serve(database_url: str, host: str, port: int) -> int:

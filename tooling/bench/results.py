@@ -9,8 +9,8 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from core.bench.sampling import Usage
-from core.bench.stats import Latency, ratio
+from tooling.bench.sampling import Usage
+from tooling.bench.stats import Latency, ratio
 
 # The processes of a stack, in the order the table shows them.
 PROCESSES = ("api", "worker", "temporal", "postgres")

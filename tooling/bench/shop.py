@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 
 from api.auth.accounts import create_or_promote_admin
-from core.bench.processes import BenchError
 from core.db import SessionFactory
+from tooling.bench.processes import BenchError
 
 ADMIN_EMAIL = "bench-admin@ordersaga.dev"
 PAYMENT_TOKEN = "tok_visa"  # the simulator captures it, every time

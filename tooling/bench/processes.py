@@ -1,7 +1,7 @@
 """Starting and stopping the bench's processes: PostgreSQL, Temporal, SMTP sink, worker, API.
 
 Each one is a real OS process, started the way ``ordersaga dev`` starts its
-own (``core.devstack``: ``spawn`` puts it in its own process group and has it
+own (``tooling.processes``: ``spawn`` puts it in its own process group and has it
 killed if the bench dies), with its output in ``<data dir>/logs/``. A process
 that exits while the bench waits for it to come up is reported with its log.
 """
@@ -11,9 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
-import socket
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +23,21 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from core.devstack import Child, dev_server_argv, spawn, start_embedded_postgres
 from core.migrate import upgrade
+from tooling.postgres import start_embedded_postgres
+from tooling.processes import (
+    Child,
+    NotReady,
+    ProcessError,
+    answers,
+    free_port,
+    http_ok,
+    spawn,
+    stop_in_order,
+    tcp_open,
+    wait_until,
+)
+from tooling.temporal_dev import dev_server_argv
 
 STARTUP_TIMEOUT = 120.0  # seconds; a busy two-core machine starts Temporal slowly
 STOP_TIMEOUT = 20.0
@@ -57,59 +67,11 @@ _NOT_INHERITED = (
 )
 
 
-class BenchError(Exception):
+class BenchError(ProcessError):
     """The bench cannot go on; the message says why (and which log to read).
 
     Exit code 2 means: fix the invocation.
     """
-
-    def __init__(self, message: str, exit_code: int = 1) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-def _ephemeral_ports() -> tuple[int, int]:
-    """The range the kernel picks outgoing connections' local ports from."""
-    try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 32768, 60999  # Linux's default
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port() -> int:
-    """A free port *below* the ephemeral range.
-
-    A port the kernel hands out for ``bind(0)`` is in the ephemeral range, so
-    any outgoing connection on the machine (ours, or another program's) may
-    take it before the server it was meant for binds it; one below the range
-    is only ever taken by a listener.
-    """
-    low, _ = _ephemeral_ports()
-    choices = random.Random()
-    for _ in range(200):
-        port = choices.randint(max(1024, low - 12000), low - 1)
-        if _bindable(port):
-            return port
-    with socket.socket() as sock:  # a crowded machine: take what the kernel gives
-        sock.bind(("127.0.0.1", 0))
-        chosen: int = sock.getsockname()[1]
-        return chosen
-
-
-def python_module(module: str, *args: str) -> list[str]:
-    # -P: the working directory is not put on sys.path, so a stray `core`
-    # package in it (say, /tmp) cannot stand in for ordersaga's own.
-    return [sys.executable, "-P", "-m", module, *args]
 
 
 @dataclass
@@ -184,9 +146,8 @@ class Processes:
         self.children.remove(child)
 
     async def stop_all(self) -> None:
-        hurry = asyncio.Event()  # never set: each child gets its full stop timeout
-        while self.children:
-            await self.children.pop().stop(hurry)
+        # hurry never set: each child gets its full stop timeout.
+        await stop_in_order(self.children, asyncio.Event())
 
 
 def inherited_env() -> dict[str, str]:
@@ -226,16 +187,14 @@ def child_env(
 
 
 async def wait_for_temporal(processes: Processes, address: str) -> Client:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + STARTUP_TIMEOUT
-    while True:
-        processes.check()
-        try:
-            return await Client.connect(address)
-        except Exception as err:  # not answering yet
-            if loop.time() > deadline:
-                raise BenchError(f"Temporal at {address} did not answer in time") from err
-            await asyncio.sleep(0.25)
+    try:
+        return await wait_until(
+            answers(lambda: Client.connect(address)),
+            timeout=STARTUP_TIMEOUT,
+            check=processes.check,
+        )
+    except NotReady:
+        raise BenchError(f"Temporal at {address} did not answer in time") from None
 
 
 # A port chosen free can still be taken before the server binds it (and the
@@ -275,42 +234,36 @@ async def wait_for_pollers(
         request = DescribeTaskQueueRequest(
             namespace=client.namespace, task_queue=TaskQueue(name=task_queue), task_queue_type=kind
         )
-        while not (await client.workflow_service.describe_task_queue(request)).pollers:
-            processes.check()
-            if loop.time() > deadline:
-                raise BenchError(f"no worker polls task queue {task_queue!r}")
-            await asyncio.sleep(0.25)
+
+        async def polled(request: DescribeTaskQueueRequest = request) -> bool | None:
+            return (
+                bool((await client.workflow_service.describe_task_queue(request)).pollers) or None
+            )
+
+        try:
+            # One deadline for both kinds, as before.
+            await wait_until(
+                polled, timeout=max(0.0, deadline - loop.time()), check=processes.check
+            )
+        except NotReady:
+            raise BenchError(f"no worker polls task queue {task_queue!r}") from None
 
 
 async def wait_for_port(processes: Processes, port: int) -> None:
     """Until something accepts connections on 127.0.0.1:``port``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + STARTUP_TIMEOUT
-    while True:
-        processes.check()
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            if loop.time() > deadline:
-                raise BenchError(f"nothing listens on port {port}") from None
-            await asyncio.sleep(0.1)
-            continue
-        writer.close()
-        await writer.wait_closed()
-        return
+    try:
+        await wait_until(
+            tcp_open(port), timeout=STARTUP_TIMEOUT, interval=0.1, check=processes.check
+        )
+    except NotReady:
+        raise BenchError(f"nothing listens on port {port}") from None
 
 
 async def wait_for_api(processes: Processes, url: str) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + STARTUP_TIMEOUT
     async with httpx.AsyncClient(timeout=2.0) as http:
-        while True:
-            processes.check()
-            try:
-                if (await http.get(f"{url}/readyz")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass  # not listening yet
-            if loop.time() > deadline:
-                raise BenchError(f"the API at {url} did not become ready")
-            await asyncio.sleep(0.25)
+        try:
+            await wait_until(
+                http_ok(http, f"{url}/readyz"), timeout=STARTUP_TIMEOUT, check=processes.check
+            )
+        except NotReady:
+            raise BenchError(f"the API at {url} did not become ready") from None

@@ -13,6 +13,8 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from core.settings import Settings
+
 STACK_FILE = "stack.json"
 
 
@@ -51,3 +53,24 @@ def read_stack_file(data_dir: Path) -> StackInfo | None:
 
 def remove_stack_file(data_dir: Path) -> None:
     (data_dir / STACK_FILE).unlink(missing_ok=True)
+
+
+def join_stack(settings: Settings) -> Settings:
+    """``settings`` with a running dev stack's database, Temporal and SMTP port
+    filled in where they are not configured (the one lookup every command uses)."""
+    if (
+        settings.database_url
+        and settings.temporal_address
+        and ("smtp_port" in settings.model_fields_set)
+    ):
+        return settings  # nothing left to fill in: no need to look for a stack
+    stack = read_stack_file(settings.data_dir)
+    update: dict[str, object] = {}
+    if stack is not None:
+        if not settings.database_url:
+            update["database_url"] = stack.database_url
+        if not settings.temporal_address:
+            update["temporal_address"] = stack.temporal_address
+        if "smtp_port" not in settings.model_fields_set:
+            update["smtp_port"] = stack.smtp_port
+    return settings.model_copy(update=update)

@@ -28,9 +28,9 @@ import httpx
 from sqlalchemy import select
 
 from activities.messages import NotificationKind
-from core.bench.shop import Shop
 from core.db import SessionFactory
 from core.models import Notification, NotificationStatus, Order, OrderStatus
+from tooling.bench.shop import Shop
 
 # POST /orders with `Prefer: wait=N` answers once the order left pending, or
 # after N seconds (the API's maximum) with 202 and the order still pending.

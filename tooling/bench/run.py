@@ -1,6 +1,6 @@
 """``ordersaga bench``: the entry point: a directory to run in, Ctrl-C, the JSON file.
 
-The run itself (stacks, phases, books) is ``core.bench.phases.BenchRun``.
+The run itself (stacks, phases, books) is ``tooling.bench.phases.BenchRun``.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from core.bench.config import QUICK, BenchConfig
-from core.bench.driver import Progress
-from core.bench.phases import BenchRun
-from core.bench.processes import BenchError
-from core.bench.report import BenchReport
 from core.settings import Settings
+from tooling.bench.config import QUICK, BenchConfig
+from tooling.bench.driver import Progress
+from tooling.bench.phases import BenchRun
+from tooling.bench.processes import BenchError
+from tooling.bench.report import BenchReport
 
 __all__ = ["QUICK", "BenchConfig", "BenchError", "run_bench"]
 

@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from core.bench.books import Books
-from core.bench.machine import Machine
-from core.bench.results import OPEN, PROCESSES, PhaseResult, Ratio, VariantRow
-from core.bench.targets import Target
+from tooling.bench import results, targets
+from tooling.bench.books import Books, summarize
+from tooling.bench.machine import Machine
+from tooling.bench.results import OPEN, PROCESSES, PhaseResult, Ratio, VariantRow
+from tooling.bench.targets import Target
 
 
 @dataclass
@@ -41,6 +42,45 @@ class BenchReport:
             raw["ok"] = books.ok
         finite: dict[str, Any] = _finite(data)
         return finite
+
+
+def build_report(
+    config: dict[str, Any],
+    machine: Machine,
+    seconds: float,
+    phases: list[PhaseResult],
+    books: list[Books],
+) -> BenchReport:
+    """The run's figures, ratios, targets and the problems that fail it."""
+    rows = results.build_rows(phases)
+    open_loop = next((p for p in phases if p.kind == OPEN), None)
+    main_worker = max(
+        (
+            p.usage["worker"].peak_rss_mib
+            for p in phases
+            if p.variant != results.NAIVE.key and "worker" in p.usage
+        ),
+        default=float("nan"),
+    )
+    problems: list[str] = []
+    for phase in phases:
+        if phase.completed != phase.requested:
+            label = f"{phase.variant} {phase.kind} @{phase.concurrency or 'rate'}"
+            errors = "; ".join(phase.errors[:2]) or "not completed in time"
+            problems.append(f"{label}: {phase.completed}/{phase.requested} completed ({errors})")
+    for ledger in books:
+        problems += summarize(ledger)
+    return BenchReport(
+        config=config,
+        machine=machine,
+        seconds=seconds,
+        phases=phases,
+        rows=rows,
+        ratios=results.build_ratios(rows),
+        targets=targets.evaluate_targets(rows, open_loop, main_worker),
+        books=books,
+        problems=problems,
+    )
 
 
 def _finite(value: Any) -> Any:

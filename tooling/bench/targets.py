@@ -9,8 +9,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core.bench.results import NAIVE, NOOP, SAGA, PhaseResult, VariantRow
-from core.bench.stats import ratio
+from tooling.bench.results import NAIVE, NOOP, SAGA, PhaseResult, VariantRow
+from tooling.bench.stats import ratio
 
 
 @dataclass(frozen=True)

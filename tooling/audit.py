@@ -21,8 +21,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from core.audit_workflows import OpenOrder, disagreements
 from core.db import SessionFactory
+from tooling.audit_workflows import OpenOrder, disagreements
 
 KEEPS_MONEY = ("confirmed", "shipped", "delivered")
 KEEPS_NOTHING = ("rejected", "payment_failed", "cancelled")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psutil
 
-from core.devstack import temporal_binary
+from tooling.temporal_dev import temporal_binary
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def describe_machine() -> Machine:
 
 
 # The product's packages, as the image installs them.
-PROJECT_PACKAGES = ("activities", "api", "core", "workflows", "worker")
+PROJECT_PACKAGES = ("activities", "api", "core", "tooling", "workflows", "worker")
 
 
 def compile_project_sources() -> None:

@@ -1,0 +1,1 @@
+"""Entry points and dev/ops tooling: the ``ordersaga`` CLI, dev stack, bench, audit, seed."""

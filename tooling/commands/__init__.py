@@ -1,0 +1,1 @@
+"""The ``ordersaga`` subcommands, by area; ``tooling.cli`` parses and dispatches."""
