@@ -809,14 +809,27 @@ async def test_admin_reads_caught_mail_newest_first(
     assert (await orders_api.get("/admin/mail")).status_code == 401
 
 
-@pytest.mark.slow
+def test_the_update_accept_timeout_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORDERSAGA_UPDATE_ACCEPT_TIMEOUT_SECONDS", "1.5")
+    assert Settings(_env_file=None).update_accept_timeout_seconds == 1.5  # type: ignore[call-arg]
+    monkeypatch.delenv("ORDERSAGA_UPDATE_ACCEPT_TIMEOUT_SECONDS")
+    assert Settings(_env_file=None).update_accept_timeout_seconds == 10.0  # type: ignore[call-arg]
+
+
 async def test_cancel_with_no_worker_to_accept_it_is_503(
-    orders_api: httpx.AsyncClient, headers: dict[str, str], sessions: SessionFactory
+    queue_settings: Settings,
+    temporal_client: Client,
+    headers: dict[str, str],
+    sessions: SessionFactory,
 ) -> None:
     # No worker polls this test's queue, so nobody can accept the update:
-    # after the accept timeout the client is told to retry, not left hanging.
-    product = await create_product(sessions)
-    order = (await checkout(orders_api, headers, order_body((product, 1)))).json()
-    response = await orders_api.post(f"/orders/{order['id']}/cancel", headers=headers)
+    # after the accept timeout (short here, so the case is fast) the client
+    # is told to retry, not left hanging.
+    short = queue_settings.model_copy(update={"update_accept_timeout_seconds": 1.0})
+    async with api_client(short, temporal_client) as orders_api:
+        product = await create_product(sessions)
+        order = (await checkout(orders_api, headers, order_body((product, 1)))).json()
+        response = await orders_api.post(f"/orders/{order['id']}/cancel", headers=headers)
     assert response.status_code == 503
+    assert response.json()["type"] == "temporal-unavailable"
     assert response.headers["Retry-After"]
