@@ -240,7 +240,7 @@ async def test_a_bad_prefer_wait_is_refused_before_anything_is_written(
     )
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"
-    assert "Prefer" in response.json()["detail"]
+    assert response.json()["type"] == "invalid-prefer"
     assert await count_orders(sessions) == 0
 
 
@@ -287,7 +287,7 @@ async def test_checkout_needs_a_sane_idempotency_key(
     response = await orders_api.post("/orders", json=order_body((product, 1)), headers=raw)
     assert response.status_code == 400, response.text
     assert response.headers["content-type"] == "application/problem+json"
-    assert "Idempotency-Key" in response.json()["detail"]
+    assert response.json()["type"] == "idempotency-key"
     assert await count_orders(sessions) == 0
 
 
@@ -383,8 +383,8 @@ async def test_duplicate_product_lines_are_refused(
     product = await create_product(sessions)
     response = await checkout(orders_api, headers, order_body((product, 1), (product, 2)))
     assert response.status_code == 422
-    assert "items" in _fields(response)
-    assert "more than one line" in response.text
+    assert response.json()["type"] == "validation-error"
+    assert _fields(response) == {"items"}
     assert await count_orders(sessions) == 0
 
 
@@ -411,8 +411,8 @@ async def test_mixed_currencies_are_refused(
     euros = await create_product(sessions, currency="EUR")
     response = await checkout(orders_api, headers, order_body((dollars, 1), (euros, 1)))
     assert response.status_code == 422
-    assert "items" in _fields(response)
-    assert "EUR, USD" in response.text
+    assert response.json()["type"] == "invalid-order"
+    assert _fields(response) == {"items"}
     assert await count_orders(sessions) == 0
 
 
@@ -706,7 +706,8 @@ async def test_cancel_after_the_workflow_finished_is_409(
 
     response = await orders_api.post(f"/orders/{order['id']}/cancel", headers=headers)
     assert response.status_code == 409
-    assert "finished" in response.json()["detail"]
+    assert response.json()["type"] == "order-state-conflict"
+    assert response.json()["order_status"] == "pending"  # what the client can see
 
 
 async def test_ship_and_deliver_are_for_admins(
