@@ -174,3 +174,18 @@ def test_the_app_accepts_what_the_published_schema_accepts(
     schema = _published(document, model, name)
     if jsonschema_rs.validator_for(schema).is_valid(value):
         assert _app_accepts(field, value), f"{model.__name__}.{name}: {value!r}"
+
+
+@pytest.mark.parametrize(("model", "name", "field"), TRIMMED, ids=IDS)
+def test_the_app_refuses_text_longer_than_published_even_if_trimming_would_fit_it(
+    document: dict[str, Any], model: type[BaseModel], name: str, field: FieldInfo
+) -> None:
+    # The document's maxLength is on the text as sent. The long fuzz found a
+    # 201-character name with a leading U+001E accepted under maxLength 200,
+    # because the length was checked after trimming.
+    limit = _published(document, model, name)["maxLength"]
+    for pad in [" ", "\x1e", "\x85", "\u3000"]:
+        value = pad + "a" * limit
+        assert not jsonschema_rs.validator_for(_published(document, model, name)).is_valid(value)
+        assert not _app_accepts(field, value), f"{model.__name__}.{name}: {pad!r} + {limit} chars"
+    assert _app_accepts(field, " " + "a" * (limit - 1))  # at the limit as sent: fine

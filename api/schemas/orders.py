@@ -29,6 +29,7 @@ from api.schemas.text import (
     Text100,
     Text200,
     plain_text,
+    raw_at_most,
 )
 
 MAX_LINES = 50
@@ -42,6 +43,7 @@ Reason = Annotated[
     StringConstraints(max_length=500, pattern=NO_NUL),
     AfterValidator(plain_text),
     Stripped,
+    raw_at_most(500),
 ]
 
 _WRITE = ConfigDict(extra="forbid")
@@ -76,12 +78,14 @@ class ShippingAddress(BaseModel):
         StringConstraints(min_length=1, max_length=20, pattern=NOT_BLANK),
         AfterValidator(plain_text),
         Stripped,
+        raw_at_most(20),
     ]
     country: Annotated[
         str,
         StringConstraints(min_length=2, max_length=56, pattern=TWO_NOT_BLANK),
         AfterValidator(plain_text),
         Stripped,
+        raw_at_most(56),
     ]
 
 

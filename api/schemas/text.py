@@ -19,6 +19,7 @@ import sys
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, StringConstraints
+from pydantic_core import PydanticCustomError
 
 # Every character str.strip() removes (str.isspace()), spelled out so the
 # published pattern means the same in every regex dialect.
@@ -54,6 +55,28 @@ def plain_text(value: str) -> str:
 # the document's pattern (checked before trimming) and the app agree.
 Stripped = BeforeValidator(strip_text)
 
+
+def raw_at_most(limit: int) -> BeforeValidator:
+    """The published maxLength, on the text as sent (before trimming).
+
+    The document states lengths of the value as sent; checked only after
+    trimming, 201 characters with a leading space would pass a maxLength of
+    200. Listed after ``Stripped`` in an Annotated, so it runs before it
+    (pydantic runs before-validators right to left).
+    """
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and len(value) > limit:
+            raise PydanticCustomError(
+                "string_too_long",
+                "String should have at most {max_length} characters",
+                {"max_length": limit},
+            )
+        return value
+
+    return BeforeValidator(check)
+
+
 # One line of required text (trimmed; not blank; no NUL), by maximum length.
 # Names, categories and address lines share these so their rules cannot drift.
 Text100 = Annotated[
@@ -61,10 +84,12 @@ Text100 = Annotated[
     StringConstraints(min_length=1, max_length=100, pattern=NOT_BLANK),
     AfterValidator(plain_text),
     Stripped,
+    raw_at_most(100),
 ]
 Text200 = Annotated[
     str,
     StringConstraints(min_length=1, max_length=200, pattern=NOT_BLANK),
     AfterValidator(plain_text),
     Stripped,
+    raw_at_most(200),
 ]
