@@ -237,7 +237,7 @@ def _run(driver: Driver, *, examples: int, steps: int, derandomize: bool) -> Non
 def test_random_order_histories_keep_every_invariant(driver: Driver) -> None:
     # Derandomized: the fast run (in every `make test`) tries the same
     # sequences each time, so it cannot flake on a draw; the slow run explores.
-    _run(driver, examples=2, steps=5, derandomize=True)
+    _run(driver, examples=3, steps=6, derandomize=True)
 
 
 @pytest.mark.slow
