@@ -35,8 +35,9 @@ from workflows.checkout_io import CancelRequest, OrderState, ShipRequest, workfl
 
 log = logging.getLogger(__name__)
 
-# How long a worker may take to accept an update before we answer 503.
-ACCEPT_TIMEOUT = timedelta(seconds=10)
+# How long a worker may take to accept an update before we answer 503:
+# Settings.update_accept_timeout_seconds, passed in as accept_timeout.
+DEFAULT_ACCEPT_TIMEOUT = timedelta(seconds=10)
 # How long the request waits for an accepted update to finish, so the common
 # case answers with the settled order; after that it answers with the order
 # as it is, and the saga finishes the change on its own.
@@ -107,6 +108,7 @@ async def _start(
     requested_by: uuid.UUID,
     carrier: str | None,
     tracking_number: str | None,
+    accept_timeout: timedelta,
 ) -> WorkflowUpdateHandle[OrderState]:
     handle = client.get_workflow_handle_for(OrderWorkflow.run, workflow_id(str(order.id)))
     stage = WorkflowUpdateStage.ACCEPTED
@@ -115,17 +117,17 @@ async def _start(
             OrderWorkflow.cancel,
             CancelRequest(reason=reason, requested_by=str(requested_by)),
             wait_for_stage=stage,
-            rpc_timeout=ACCEPT_TIMEOUT,
+            rpc_timeout=accept_timeout,
         )
     if action is Action.SHIP:
         return await handle.start_update(
             OrderWorkflow.ship,
             ShipRequest(carrier=carrier, tracking_number=tracking_number),
             wait_for_stage=stage,
-            rpc_timeout=ACCEPT_TIMEOUT,
+            rpc_timeout=accept_timeout,
         )
     return await handle.start_update(
-        OrderWorkflow.deliver, wait_for_stage=stage, rpc_timeout=ACCEPT_TIMEOUT
+        OrderWorkflow.deliver, wait_for_stage=stage, rpc_timeout=accept_timeout
     )
 
 
@@ -138,6 +140,7 @@ async def request_change(
     reason: str | None = None,
     carrier: str | None = None,
     tracking_number: str | None = None,
+    accept_timeout: timedelta = DEFAULT_ACCEPT_TIMEOUT,
 ) -> OrderState | None:
     """Ask the saga for ``action``; the state it reports, or None if still running.
 
@@ -154,6 +157,7 @@ async def request_change(
             requested_by=requested_by,
             carrier=carrier,
             tracking_number=tracking_number,
+            accept_timeout=accept_timeout,
         )
     except WorkflowUpdateRPCTimeoutOrCancelledError as err:
         raise _unavailable(

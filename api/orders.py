@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Response
@@ -328,6 +329,7 @@ async def _change(
         reason=reason,
         carrier=carrier,
         tracking_number=tracking_number,
+        accept_timeout=timedelta(seconds=resources.settings.update_accept_timeout_seconds),
     )
     if state is not None:
         await wait_for_read_model(

@@ -143,6 +143,10 @@ class Settings(BaseSettings):
     checkout_rate_limit: int = Field(default=30, ge=0)
     checkout_rate_window_seconds: float = Field(default=60.0, gt=0)
 
+    # How long the API waits for a worker to accept a cancel, ship or deliver
+    # update before it answers 503 with Retry-After (no worker is polling).
+    update_accept_timeout_seconds: float = Field(default=10.0, gt=0)
+
     # The seeded administrator. Dev mode generates a password when unset.
     admin_email: str = "admin@ordersaga.dev"
     admin_password: SecretStr | None = None

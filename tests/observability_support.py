@@ -28,6 +28,7 @@ from core.db import SessionFactory, create_engine, create_session_factory
 from core.settings import Settings
 from core.temporal import connect
 from tests.e2e import free_port
+from tests.polling import poll_until
 from tooling.smtp_sink import start_smtp_sink
 from worker.main import run_worker
 
@@ -42,14 +43,14 @@ class Processes:
 
 async def _wait_ready(url: str) -> None:
     async with httpx.AsyncClient() as http:
-        for _ in range(600):
+
+        async def ready() -> bool:
             try:
-                if (await http.get(f"{url}/readyz")).status_code == 200:
-                    return
+                return (await http.get(f"{url}/readyz")).status_code == 200
             except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"the worker at {url} never became ready")
+                return False
+
+        await poll_until(ready, f"the worker at {url} becoming ready")
 
 
 def process_settings(

@@ -20,6 +20,7 @@ from core.db import SessionFactory
 from core.models import OrderEvent, Payment, PaymentStatus, SimulatorCharge, SimulatorRefund
 from tests.factories import create_product
 from tests.order_factory import create_order
+from tests.polling import poll_until
 
 
 class CountingProvider:
@@ -240,8 +241,11 @@ async def test_a_charge_in_flight_during_the_compensation_never_keeps_the_money(
     provider.gate_before_provider = not booked_before_refund
     # A timed-out charge attempt still running on some worker...
     zombie = asyncio.create_task(_env().run(acts.charge, ChargeInput(str(order.id))))
-    while provider.charges == 0:
-        await asyncio.sleep(0.01)
+
+    async def charged() -> bool:
+        return provider.charges > 0
+
+    await poll_until(charged, "the zombie charge reaching the provider", interval=0.01)
     # ...while the compensation runs: it finds the capture when the provider
     # booked it already, else it voids and the late capture is the charge
     # activity's to undo.

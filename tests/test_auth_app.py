@@ -22,6 +22,7 @@ from api.tokens import InvalidToken, KeyStore, TokenVerifier
 from core.db import SessionFactory
 from core.settings import Settings
 from tests.factories import DEFAULT_PASSWORD, create_user
+from tests.polling import poll_until
 
 JWKS_PATH = "/.well-known/jwks.json"
 
@@ -70,9 +71,12 @@ async def live_auth(settings: Settings, sessions: SessionFactory) -> AsyncIterat
 
     server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning"))
     serving = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
+
+    async def started() -> bool:
         assert not serving.done(), "uvicorn stopped before it started"
-        await asyncio.sleep(0.01)
+        return server.started
+
+    await poll_until(started, "uvicorn listening", interval=0.01)
     try:
         yield live
     finally:

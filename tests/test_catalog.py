@@ -14,6 +14,7 @@ from core.db import SessionFactory
 from core.models import Product, Role, StockMovement
 from core.settings import Settings
 from tests.factories import auth_header, create_product, create_user
+from tests.polling import poll_until
 
 PRODUCT_KEYS = {
     "id",
@@ -613,15 +614,15 @@ async def test_a_restock_waits_for_a_concurrent_reservation(
 async def wait_for_a_lock_wait(sessions: SessionFactory) -> None:
     # Synchronisation, not a timing assertion: poll until PostgreSQL reports
     # a backend waiting on a row lock.
-    for _ in range(500):
+
+    async def waiting() -> bool:
         async with sessions() as session:
-            waiting = await session.scalar(
+            count = await session.scalar(
                 text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
             )
-        if waiting:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the PATCH never waited for the row lock")
+        return bool(count)
+
+    await poll_until(waiting, "the PATCH waiting for the row lock", interval=0.01)
 
 
 async def test_patch_can_reactivate_a_product(

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import jsonschema
 import kubernetes_validate
 import pytest
+import yaml
 from helm_python.chart import Chart, lint
 from helm_python.errors import HelmRenderError, HelmValuesError
 
@@ -213,23 +215,41 @@ def test_kubernetes_validation_would_catch_a_broken_manifest(chart: Chart) -> No
         kubernetes_validate.validate(deployment, KUBE_VERSIONS[-1], strict=True)
 
 
+def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Helm's coalescing of user values over the chart's defaults (maps merge, rest replace)."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 @pytest.mark.parametrize(
     ("values", "where"),
     [
-        ({"worker": {"replicas": "two"}}, "/worker/replicas"),
-        ({"api": {"port": "8000"}}, "/api/port"),
-        ({"temporal": {"address": "temporal-frontend"}}, "/temporal/address"),
-        ({"temporal": {"tls": {"enabled": "yes"}}}, "/temporal/tls/enabled"),
-        ({"secrets": {"jwtPrivateKeys": "not-a-list"}}, "/secrets/jwtPrivateKeys"),
-        ({"worker": {"autoscaling": {"maxReplicas": 0}}}, "/worker/autoscaling/maxReplicas"),
-        ({"replicas": 2}, "additional properties 'replicas'"),
+        ({"worker": {"replicas": "two"}}, ["worker", "replicas"]),
+        ({"api": {"port": "8000"}}, ["api", "port"]),
+        ({"temporal": {"address": "temporal-frontend"}}, ["temporal", "address"]),
+        ({"temporal": {"tls": {"enabled": "yes"}}}, ["temporal", "tls", "enabled"]),
+        ({"secrets": {"jwtPrivateKeys": "not-a-list"}}, ["secrets", "jwtPrivateKeys"]),
+        ({"worker": {"autoscaling": {"maxReplicas": 0}}}, ["worker", "autoscaling", "maxReplicas"]),
+        ({"replicas": 2}, []),  # an unknown top-level key: refused at the root
     ],
 )
 def test_values_schema_rejects_wrong_types(
-    chart: Chart, values: dict[str, Any], where: str
+    chart: Chart, values: dict[str, Any], where: list[str]
 ) -> None:
-    with pytest.raises(HelmValuesError, match=where):
+    # Helm refuses the values (its error type, not its wording)...
+    with pytest.raises(HelmValuesError):
         chart.render(values, name=RELEASE, namespace=NAMESPACE)
+    # ...and the chart's schema refuses them at the field the case breaks,
+    # read from the validator's error path rather than from any message.
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    errors = list(jsonschema.Draft7Validator(schema).iter_errors(_merged(defaults, values)))
+    assert [list(e.absolute_path) for e in errors] == [where]
 
 
 @pytest.mark.parametrize(

@@ -41,6 +41,7 @@ from tests.e2e import (
     stock_of,
 )
 from tests.factories import auth_header, create_product, create_user
+from tests.polling import poll_until
 from workflows import search_attributes
 from workflows.checkout import OrderWorkflow
 from workflows.checkout_io import workflow_id
@@ -91,8 +92,8 @@ async def _notification_kinds(
     Messages leave from the saga's outbox after the status change is
     answered, so the last one may trail the HTTP answer by a moment.
     """
-    kinds: set[str] = set()
-    for _ in range(100):
+
+    async def sent() -> set[str] | None:
         async with sessions() as session:
             kinds = set(
                 await session.scalars(
@@ -102,10 +103,9 @@ async def _notification_kinds(
                     )
                 )
             )
-        if expected <= kinds:
-            break
-        await asyncio.sleep(0.1)
-    return kinds
+        return kinds if expected <= kinds else None
+
+    return await poll_until(sent, f"order {order_id} sending {sorted(expected)}", interval=0.1)
 
 
 async def test_happy_path_confirms_then_ships_and_delivers(

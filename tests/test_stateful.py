@@ -7,7 +7,8 @@ the model allows them to be, then requires: each order in an allowed state,
 one capture for every order that keeps money, and a clean audit (Temporal
 check on). Worker restarts are graceful (SIGTERM) or a SIGKILL.
 
-The fast run is a couple of short sequences; ``--run-slow`` runs many more.
+The fast run is a couple of short sequences, the same ones every time
+(derandomized); ``--run-slow`` runs many more, drawn afresh.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateStage
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from core.models import Product
 from tests.faults.processes import WorkerProcess
@@ -141,8 +142,11 @@ class OrderMachine(RuleBasedStateMachine):
         except WorkflowUpdateFailedError:
             return  # refused: settled as failed, shipped or delivered; nothing changes
         except RPCError as err:
-            # The saga has ended (cancelled, failed or delivered): nothing to cancel.
-            assert "already completed" in str(err), err
+            # The saga has ended (cancelled, failed or delivered), or ends while
+            # the update is in flight ("aborted by closing workflow"): either
+            # way the server answers NOT_FOUND and there is nothing to cancel.
+            # Anything else (unavailable, deadline) is a real failure.
+            assert err.status == RPCStatusCode.NOT_FOUND, err
             return
         # A failure that came first still wins over the cancel.
         self.allowed[order_id] = {"cancelled"} | (self.allowed[order_id] & FAILED)
@@ -210,7 +214,7 @@ class OrderMachine(RuleBasedStateMachine):
             await handle.execute_update(OrderWorkflow.deliver)
 
 
-def _run(driver: Driver, *, examples: int, steps: int) -> None:
+def _run(driver: Driver, *, examples: int, steps: int, derandomize: bool) -> None:
     OrderMachine.driver = driver
     orders = driver.stack.counters.orders
     run_state_machine_as_test(
@@ -219,7 +223,7 @@ def _run(driver: Driver, *, examples: int, steps: int) -> None:
             max_examples=examples,
             stateful_step_count=steps,
             deadline=None,
-            derandomize=False,
+            derandomize=derandomize,
             suppress_health_check=list(HealthCheck),
             database=None,
             verbosity=Verbosity.verbose,
@@ -231,10 +235,12 @@ def _run(driver: Driver, *, examples: int, steps: int) -> None:
 
 
 def test_random_order_histories_keep_every_invariant(driver: Driver) -> None:
-    _run(driver, examples=2, steps=5)
+    # Derandomized: the fast run (in every `make test`) tries the same
+    # sequences each time, so it cannot flake on a draw; the slow run explores.
+    _run(driver, examples=3, steps=6, derandomize=True)
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
 def test_many_random_order_histories_keep_every_invariant(driver: Driver) -> None:
-    _run(driver, examples=25, steps=12)
+    _run(driver, examples=25, steps=12, derandomize=False)

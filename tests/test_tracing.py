@@ -7,7 +7,6 @@ keeps a tracer provider that is already there.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -21,6 +20,7 @@ from core import tracing
 from core.db import SessionFactory
 from core.settings import Settings
 from tests.observability_support import Processes, place_order, process_settings, running_processes
+from tests.polling import poll_until
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -83,7 +83,9 @@ async def processes(
 
 async def _trace_of_checkout(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
     """The spans sharing the POST /orders server span's trace, once the saga's are all in."""
-    for _ in range(200):  # an activity's span ends just after it answers
+
+    # An activity's span ends just after it answers.
+    async def complete() -> list[ReadableSpan] | None:
         finished = exporter.get_finished_spans()
         http = [s for s in finished if s.name == "POST /orders" and s.parent is None]
         if http:
@@ -91,9 +93,9 @@ async def _trace_of_checkout(exporter: InMemorySpanExporter) -> list[ReadableSpa
             same = [s for s in finished if s.context.trace_id == trace_id]
             if SAGA_SPANS <= {s.name for s in same}:
                 return same
-        await asyncio.sleep(0.05)
-    names = sorted({s.name for s in exporter.get_finished_spans()})
-    raise AssertionError(f"the checkout's trace never held {sorted(SAGA_SPANS)}; spans: {names}")
+        return None
+
+    return await poll_until(complete, f"the checkout's trace holding {sorted(SAGA_SPANS)}")
 
 
 async def test_one_checkout_is_one_trace_from_http_to_every_activity(

@@ -22,6 +22,7 @@ from core.db import SessionFactory
 from core.models import Order, Payment, Product
 from core.settings import Settings
 from tests.order_factory import create_order
+from tests.polling import poll_until
 from tests.saga_fakes import FakeActivities, checkout_input, start_order
 from worker.main import build_worker, run_worker
 from workflows.checkout import OrderWorkflow
@@ -65,8 +66,11 @@ def worker_settings(settings: Settings, temporal_dev_server: WorkflowEnvironment
 
 async def _wait_settled(client: Client, order_id: uuid.UUID, sessions: SessionFactory) -> Order:
     handle = client.get_workflow_handle_for(OrderWorkflow.run, f"order-{order_id}")
-    while (await handle.query(OrderWorkflow.state)).status == "pending":
-        await asyncio.sleep(0.05)
+
+    async def settled() -> bool:
+        return (await handle.query(OrderWorkflow.state)).status != "pending"
+
+    await poll_until(settled, f"order {order_id} leaving pending")
     async with sessions() as session:
         return await session.get_one(Order, order_id, populate_existing=True)
 
@@ -195,14 +199,14 @@ async def running_worker(worker_settings: Settings) -> AsyncIterator[tuple[int, 
 
 
 async def _wait_ready(http: httpx.AsyncClient, url: str) -> httpx.Response:
-    while True:
+    async def answer() -> httpx.Response | None:
         try:
             response = await http.get(url)
-            if response.status_code == 200:
-                return response
         except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.05)
+            return None
+        return response if response.status_code == 200 else None
+
+    return await poll_until(answer, f"{url} answering 200")
 
 
 async def test_health_endpoints_answer(running_worker: tuple[int, asyncio.Event]) -> None:

@@ -22,7 +22,7 @@ from temporalio.exceptions import ApplicationError, CancelledError, WorkflowAlre
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from tests.saga_fakes import FakeActivities, checkout_input, fail_times, start_order, wait_for
+from tests.saga_fakes import FakeActivities, checkout_input, start_order, wait_for
 from workflows import search_attributes
 from workflows.checkout import INVALID_TRANSITION, OrderWorkflow
 from workflows.checkout_io import CancelRequest, ShipRequest, workflow_id
@@ -93,19 +93,28 @@ async def test_a_cancel_gets_in_while_the_charge_waits_to_retry(
     # The charge is a local activity: its retry waits on a server timer
     # (LOCAL_RETRY_THRESHOLD), so the workflow task ends between attempts
     # and a cancel is taken before the pivot instead of after it.
-    fakes.on("charge_payment", fail_times(2))
+    #
+    # The charge fails until the cancel has been accepted, so however slow
+    # the machine and whenever the retry timer fires, no attempt can succeed
+    # (and reach the pivot) before the cancel is in: no race with the timer.
+    retrying, accepted = asyncio.Event(), asyncio.Event()
+
+    async def fail_until_cancel_accepted(attempt: int) -> None:
+        if attempt >= 2:
+            retrying.set()  # past the first retry: the backoff is a server timer
+        if not accepted.is_set():
+            raise ApplicationError(f"attempt {attempt} failed", type="Transient")
+
+    fakes.on("charge_payment", fail_until_cancel_accepted)
     handle = await start_order(client, task_queue, checkout_input())
-    for _ in range(400):
-        if fakes.attempts.get("charge_payment", 0) >= 2:
-            break
-        await asyncio.sleep(0.05)
-    assert fakes.attempts.get("charge_payment", 0) >= 2
+    await asyncio.wait_for(retrying.wait(), timeout=60)
 
     update = await handle.start_update(
         OrderWorkflow.cancel,
         CancelRequest(reason="changed my mind"),
         wait_for_stage=WorkflowUpdateStage.ACCEPTED,
     )
+    accepted.set()  # the next attempt succeeds: the step in flight finishes
     result = await handle.result()
     assert (await update.result()).status == "cancelled"
     assert result.status == "cancelled"

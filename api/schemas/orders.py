@@ -21,21 +21,30 @@ from pydantic import (
     field_validator,
 )
 
-from api.schemas.text import NO_NUL, NOT_BLANK, Text100, Text200, plain_text
+from api.schemas.text import (
+    NO_NUL,
+    NOT_BLANK,
+    TWO_NOT_BLANK,
+    Stripped,
+    Text100,
+    Text200,
+    plain_text,
+    raw_at_most,
+)
 from core.models.payments import PaymentStatus
 
 MAX_LINES = 50
 MAX_QUANTITY = 100
 
 
-# A country is at least two characters once trimmed: two that are not blank.
-TWO_NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*[^\s\x00][^\x00]*$"
 AddressLine = Text200
 ShortText = Text100
 Reason = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, max_length=500, pattern=NO_NUL),
+    StringConstraints(max_length=500, pattern=NO_NUL),
     AfterValidator(plain_text),
+    Stripped,
+    raw_at_most(500),
 ]
 
 _WRITE = ConfigDict(extra="forbid")
@@ -67,15 +76,17 @@ class ShippingAddress(BaseModel):
     state: ShortText | None = None
     postal_code: Annotated[
         str,
-        StringConstraints(strip_whitespace=True, min_length=1, max_length=20, pattern=NOT_BLANK),
+        StringConstraints(min_length=1, max_length=20, pattern=NOT_BLANK),
         AfterValidator(plain_text),
+        Stripped,
+        raw_at_most(20),
     ]
     country: Annotated[
         str,
-        StringConstraints(
-            strip_whitespace=True, min_length=2, max_length=56, pattern=TWO_NOT_BLANK
-        ),
+        StringConstraints(min_length=2, max_length=56, pattern=TWO_NOT_BLANK),
         AfterValidator(plain_text),
+        Stripped,
+        raw_at_most(56),
     ]
 
 

@@ -1,22 +1,41 @@
-"""Text rules shared by every request schema.
+"""Text rules shared by every request schema, stated once for the app and the OpenAPI document.
 
 PostgreSQL text cannot hold NUL, and a lone surrogate cannot be encoded as
 UTF-8; either would reach the database and fail there as a 500, so every
-free-text field is checked here first. The patterns also go into the
-OpenAPI document, so a client generated from it (or a fuzzer) knows them.
+free-text field is checked here first.
+
+Required text is trimmed and must not be blank. "Blank" is exactly what
+Python's ``str.strip()`` removes (``BLANK``), and the same regex that refuses
+a blank value here is published as the field's ``pattern``: a client or a
+fuzzer that follows the document sends nothing the app then refuses. (A
+``\\s`` in a pattern would not do: ECMA-262, which JSON Schema patterns follow,
+leaves out U+0085 and U+001C-U+001F, and pydantic's own ``strip_whitespace``
+strips Unicode White_Space, which leaves out U+001C-U+001F too.)
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, StringConstraints
+from pydantic_core import PydanticCustomError
 
-# The patterns put the NUL and blank rules into the OpenAPI document too, so
-# a client generated from it (or a fuzzer) knows them; plain_text still
-# guards what a pattern cannot say.
+# Every character str.strip() removes (str.isspace()), spelled out so the
+# published pattern means the same in every regex dialect.
+BLANK = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
+_NOT_BLANK_CHAR = f"[^{BLANK}\\x00]"
+
 NO_NUL = r"^[^\x00]*$"
-NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
+# At least one character that is neither blank nor NUL; no NUL anywhere.
+NOT_BLANK = rf"^[^\x00]*{_NOT_BLANK_CHAR}[^\x00]*$"
+# At least two such characters (a country name or code).
+TWO_NOT_BLANK = rf"^[^\x00]*{_NOT_BLANK_CHAR}[^\x00]*{_NOT_BLANK_CHAR}[^\x00]*$"
+
+
+def strip_text(value: Any) -> Any:
+    """Trim what str.strip() trims; anything but a str is left for type validation."""
+    return value.strip() if isinstance(value, str) else value
 
 
 def plain_text(value: str) -> str:
@@ -31,15 +50,46 @@ def plain_text(value: str) -> str:
     return value
 
 
+# Trimmed text: strip_text runs first, then the constraints see the trimmed
+# value. The pattern holds for a value iff it holds for the value trimmed, so
+# the document's pattern (checked before trimming) and the app agree.
+Stripped = BeforeValidator(strip_text)
+
+
+def raw_at_most(limit: int) -> BeforeValidator:
+    """The published maxLength, on the text as sent (before trimming).
+
+    The document states lengths of the value as sent; checked only after
+    trimming, 201 characters with a leading space would pass a maxLength of
+    200. Listed after ``Stripped`` in an Annotated, so it runs before it
+    (pydantic runs before-validators right to left).
+    """
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and len(value) > limit:
+            raise PydanticCustomError(
+                "string_too_long",
+                "String should have at most {max_length} characters",
+                {"max_length": limit},
+            )
+        return value
+
+    return BeforeValidator(check)
+
+
 # One line of required text (trimmed; not blank; no NUL), by maximum length.
 # Names, categories and address lines share these so their rules cannot drift.
 Text100 = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=NOT_BLANK),
+    StringConstraints(min_length=1, max_length=100, pattern=NOT_BLANK),
     AfterValidator(plain_text),
+    Stripped,
+    raw_at_most(100),
 ]
 Text200 = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=NOT_BLANK),
+    StringConstraints(min_length=1, max_length=200, pattern=NOT_BLANK),
     AfterValidator(plain_text),
+    Stripped,
+    raw_at_most(200),
 ]

@@ -24,6 +24,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 
 from tooling.processes import Child, answers, free_port, python_module, spawn, wait_until
@@ -172,9 +174,12 @@ class WorkerProcess:
     log_path: Path | None = None
     # The source tree to run (another version of ordersaga); None: this one.
     source: Path | None = None
+    # Its health/metrics endpoint on 127.0.0.1 (see failed_attempts).
+    health_port: int = field(default_factory=free_port)
 
     def start(self) -> WorkerProcess:
         env = dict(self.env)
+        env["ORDERSAGA_WORKER_HEALTH_PORT"] = str(self.health_port)
         name = uuid.uuid4().hex[:8]
         if self.fault_point:
             self.marker = self.workdir / f"fault-{name}"
@@ -220,6 +225,26 @@ class WorkerProcess:
     def stop(self) -> None:
         if self.child is not None:
             self.child.stop_blocking()
+
+    async def failed_attempts(self) -> int:
+        """Activity attempts this worker saw fail, from its own /metrics.
+
+        A structural proof that a fault reached the activities (they failed
+        and were retried), read from ordersaga_activity_duration_seconds
+        rather than from log wording.
+        """
+        async with httpx.AsyncClient(timeout=10) as client:
+            response = await client.get(f"http://127.0.0.1:{self.health_port}/metrics")
+        response.raise_for_status()
+        return int(
+            sum(
+                sample.value
+                for family in text_string_to_metric_families(response.text)
+                if family.name == "ordersaga_activity_duration_seconds"
+                for sample in family.samples
+                if sample.name.endswith("_count") and sample.labels.get("outcome") == "failed"
+            )
+        )
 
     def log(self) -> str:
         if self.log_path is None or not self.log_path.exists():

@@ -33,11 +33,12 @@ async def test_customers_racing_for_the_last_units_never_oversell(faults: FaultS
     assert await scenarios.race_for_last_units(faults, products=2, stock=2, buyers=5) == []
 
 
-@pytest.mark.slow
 async def test_a_payment_outage_longer_than_the_deadline_fails_orders_cleanly(
     faults: FaultStack,
 ) -> None:
-    violations = await scenarios.payment_trouble(faults, outage_seconds=12.0)
+    # In the fast set (CI): the orders that run out of time must end with
+    # their money refunded and their stock back, never half-done.
+    violations = await scenarios.payment_trouble(faults, outage_seconds=12.0, orders_per_token=1)
 
     assert violations == []
 
