@@ -23,6 +23,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
+from temporalio.workflow import ActivityCancellationType
 
 # Imported passed through the sandbox, so not re-imported for every workflow
 # run (which showed up as a fifth of the worker's CPU in the bench's
@@ -44,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineEvent,
     )
     from activities.payments import ChargeInput, PaymentActivities, RefundInput
+    from activities.shipping import ShippingActivities
     from core.models.orders import OrderStatus
     from workflows import retry_policies as policies
     from workflows import search_attributes
@@ -83,6 +85,23 @@ CLEAR_ATTENTION_ON_RECOVERY = "clear-attention-on-recovery"
 #   confirmation run as local activities (see OrderWorkflow._forward_step);
 #   before it each was a regular activity, one server round trip apiece.
 LOCAL_FORWARD_STEPS = "local-forward-steps"
+# - CANCELLABLE_CHARGE: the charge is a regular activity again, and an
+#   accepted cancel stops it (no further attempt) instead of waiting for its
+#   retries to end; the database steps stay local with a short attempt
+#   timeout (policies.LOCAL_STEP_TIMEOUT). Before it a local charge attempt
+#   held the workflow task for up to the provider timeout, so a cancel
+#   could not even be accepted meanwhile (see OrderWorkflow._charge).
+CANCELLABLE_CHARGE = "cancellable-charge"
+# - ATOMIC_SHIP: ship is one activity (ShippingActivities.ship: shipment,
+#   stock commit and status in one transaction) retried until it is done;
+#   before it record_shipment and commit_stock ran apart, with bounded
+#   retries, and a failure between them left the order half-shipped.
+ATOMIC_SHIP = "atomic-ship"
+# - REPORT_STUCK_COMPENSATION: a compensation refused the same way on every
+#   try (a non-retryable failure) writes a ``compensation.stuck`` timeline
+#   line with the cause each time the cause changes, besides the attention
+#   flag; before it only the worker log said why (see _until_done).
+REPORT_STUCK_COMPENSATION = "report-stuck-compensation"
 
 # The end states of a saga that did not go through; each has its message.
 _FAILURE_NOTICES = {
@@ -151,6 +170,8 @@ class OrderWorkflow:
         # Decided once per run (see run): a workflow that started on a worker
         # without LOCAL_FORWARD_STEPS keeps its regular activities on replay.
         self._local_steps = False
+        # Likewise for CANCELLABLE_CHARGE.
+        self._cancellable_charge = False
 
     # --- the saga ---------------------------------------------------------
 
@@ -158,6 +179,7 @@ class OrderWorkflow:
     async def run(self, input: CheckoutInput) -> CheckoutResult:
         self._ensure_search_attributes()
         self._local_steps = workflow.patched(LOCAL_FORWARD_STEPS)
+        self._cancellable_charge = workflow.patched(CANCELLABLE_CHARGE)
         # Messages go out from their own task so a mail outage delays only
         # the mail, never a cancel, ship or deliver.
         notifier = asyncio.create_task(self._send_notifications())
@@ -189,7 +211,7 @@ class OrderWorkflow:
             self._forward_step(
                 OrderActivities.record_order,
                 RecordOrderInput(order_id),
-                start_to_close=policies.DATABASE_STEP_TIMEOUT,
+                start_to_close=self._db_step_timeout(),
                 retry_policy=policies.DATABASE_STEP,
             )
         )
@@ -203,7 +225,7 @@ class OrderWorkflow:
             self._forward_step(
                 InventoryActivities.reserve,
                 StockInput(order_id),
-                start_to_close=policies.DATABASE_STEP_TIMEOUT,
+                start_to_close=self._db_step_timeout(),
                 retry_policy=policies.DATABASE_STEP,
             )
         )
@@ -213,15 +235,18 @@ class OrderWorkflow:
         self._step = "charge_payment"
         # The deadline bounds the whole charge, retries included; past it the
         # order fails as payment_failed and the refund above voids anything.
-        await finish_then_honour_cancel(
-            self._forward_step(
-                PaymentActivities.charge,
-                ChargeInput(order_id),
-                start_to_close=timedelta(seconds=self._input.provider_timeout_seconds),
-                schedule_to_close=timedelta(seconds=self._input.payment_deadline_seconds),
-                retry_policy=policies.PAYMENT,
+        if self._cancellable_charge:
+            await finish_then_honour_cancel(self._charge())
+        else:
+            await finish_then_honour_cancel(
+                self._forward_step(
+                    PaymentActivities.charge,
+                    ChargeInput(order_id),
+                    start_to_close=timedelta(seconds=self._input.provider_timeout_seconds),
+                    schedule_to_close=timedelta(seconds=self._input.payment_deadline_seconds),
+                    retry_policy=policies.PAYMENT,
+                )
             )
-        )
         self._stop_if_cancel_requested()
 
         # The pivot. Money is captured and stock held, so this step only goes
@@ -231,7 +256,7 @@ class OrderWorkflow:
             self._forward_step(
                 OrderActivities.set_status,
                 StatusChange(order_id, OrderStatus.CONFIRMED.value),
-                start_to_close=policies.DATABASE_STEP_TIMEOUT,
+                start_to_close=self._db_step_timeout(),
                 retry_policy=policies.PIVOT,
             )
         )
@@ -244,6 +269,53 @@ class OrderWorkflow:
             lambda: self._cancel is not None or self._status is OrderStatus.DELIVERED
         )
         self._stop_if_cancel_requested()
+
+    def _db_step_timeout(self) -> timedelta:
+        # A local attempt holds the workflow task while it runs, and an update
+        # (a cancel) cannot be taken until the task ends: keep that hold short.
+        # A slow attempt is cut off and retried after a server timer.
+        if self._cancellable_charge:
+            return policies.LOCAL_STEP_TIMEOUT
+        return policies.DATABASE_STEP_TIMEOUT
+
+    async def _charge(self) -> None:
+        """Charge the card as a regular activity, and stop it if a cancel is accepted.
+
+        Regular, not local: one attempt may wait on the provider for the whole
+        provider timeout, and a local attempt would hold the workflow task
+        that long, so a cancel could not even be accepted. A regular activity
+        runs outside the workflow task, which stays free for updates.
+
+        On an accepted cancel the activity is cancelled: the server starts no
+        further attempt. ``WAIT_CANCELLATION_COMPLETED`` makes the saga wait
+        for the attempt in flight to end (at most one provider timeout), so
+        the refund that follows knows what the charge did: a capture that
+        completed anyway is refunded, one that never happened is voided.
+        (An attempt cut off by its timeout may still be running on a worker;
+        the refund closes the payment first, and such a late capture refunds
+        itself: see ``PaymentActivities._record_capture``.) Whatever the
+        abandoned charge ended with, the cancel decides the end state.
+        """
+        charge = workflow.start_activity_method(
+            PaymentActivities.charge,
+            ChargeInput(self._input.order_id),
+            start_to_close_timeout=timedelta(seconds=self._input.provider_timeout_seconds),
+            schedule_to_close_timeout=timedelta(seconds=self._input.payment_deadline_seconds),
+            retry_policy=policies.PAYMENT,
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
+        await workflow.wait_condition(lambda: charge.done() or self._cancel is not None)
+        if not charge.done():
+            workflow.logger.info(
+                "order %s: cancel accepted, stopping the charge", self._input.order_id
+            )
+            charge.cancel()
+        try:
+            await charge
+        except ActivityError:
+            if self._cancel is None:
+                raise
+            # The cancel came first; _stop_if_cancel_requested settles it.
 
     async def _forward_step(
         self,
@@ -357,14 +429,23 @@ class OrderWorkflow:
                 await run(policies.COMPENSATION_PERSISTENT)
                 break
             except ActivityError as err:
-                # Only a non-retryable failure gets here; a person has been
-                # told, and trying again later is still better than giving up.
+                # Only a non-retryable failure gets here: the step is refused
+                # the same way every time, so no retry fixes it; a person must
+                # (see "A compensation that is refused" in docs/ARCHITECTURE.md).
+                # It is still tried again later: giving up would keep the
+                # customer's money or the stock for good, and a fix deployed
+                # meanwhile (or a corrected record) lets the next try through.
                 workflow.logger.warning(
                     "order %s: %s failed again (%s); retrying later",
                     self._input.order_id,
                     step,
                     describe(err),
                 )
+                if workflow.patched(REPORT_STUCK_COMPENSATION):
+                    # The cause, on the order's timeline, where the operator
+                    # who answers the attention flag looks: one line per
+                    # distinct cause (the dedupe key holds it), not per try.
+                    await self._record_event("compensation.stuck", f"{step}: {describe(err)}")
                 await workflow.sleep(policies.COMPENSATION_PAUSE)
         await self._record_event("compensation.recovered", step)
         # Workflows that recovered before this change left the flag set; their
@@ -480,24 +561,38 @@ class OrderWorkflow:
         self._check_transition(OrderStatus.CONFIRMED, "shipped")
         self._transition = "shipped"
         try:
-            # record_shipment also sets the order row to shipped.
-            await workflow.execute_activity_method(
-                OrderActivities.record_shipment,
-                ShipmentInput(self._input.order_id, request.carrier, request.tracking_number),
-                start_to_close_timeout=policies.DATABASE_STEP_TIMEOUT,
-                retry_policy=policies.DATABASE_STEP,
-            )
-            await workflow.execute_activity_method(
-                InventoryActivities.commit,
-                StockInput(self._input.order_id),
-                start_to_close_timeout=policies.DATABASE_STEP_TIMEOUT,
-                retry_policy=policies.DATABASE_STEP,
-            )
+            if workflow.patched(ATOMIC_SHIP):
+                # Shipment, stock commit and status in one transaction, retried
+                # until done: never shipped in the database but not here.
+                await workflow.execute_activity_method(
+                    ShippingActivities.ship,
+                    ShipmentInput(self._input.order_id, request.carrier, request.tracking_number),
+                    start_to_close_timeout=policies.DATABASE_STEP_TIMEOUT,
+                    retry_policy=policies.SHIPMENT,
+                )
+            else:
+                await self._ship_in_two_steps(request)
         finally:
             self._transition = None
         self._set_status(OrderStatus.SHIPPED)
         self._notify(NotificationKind.SHIPPED)
         return self.state()
+
+    async def _ship_in_two_steps(self, request: ShipRequest) -> None:
+        """Shipping before ATOMIC_SHIP, kept so older histories replay."""
+        # record_shipment also sets the order row to shipped.
+        await workflow.execute_activity_method(
+            OrderActivities.record_shipment,
+            ShipmentInput(self._input.order_id, request.carrier, request.tracking_number),
+            start_to_close_timeout=policies.DATABASE_STEP_TIMEOUT,
+            retry_policy=policies.DATABASE_STEP,
+        )
+        await workflow.execute_activity_method(
+            InventoryActivities.commit,
+            StockInput(self._input.order_id),
+            start_to_close_timeout=policies.DATABASE_STEP_TIMEOUT,
+            retry_policy=policies.DATABASE_STEP,
+        )
 
     @ship.validator
     def _validate_ship(self, request: ShipRequest) -> None:
