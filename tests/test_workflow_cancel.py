@@ -22,7 +22,14 @@ from temporalio.exceptions import ApplicationError, CancelledError, WorkflowAlre
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from tests.saga_fakes import FakeActivities, checkout_input, fail_times, start_order, wait_for
+from tests.saga_fakes import (
+    FakeActivities,
+    checkout_input,
+    fail_times,
+    refuse,
+    start_order,
+    wait_for,
+)
 from workflows import search_attributes
 from workflows.checkout import INVALID_TRANSITION, OrderWorkflow
 from workflows.checkout_io import CancelRequest, ShipRequest, workflow_id
@@ -268,3 +275,24 @@ async def test_workflow_cancellation_lets_the_charge_finish_then_undoes_the_orde
     assert fakes.calls == ["record_order", "reserve_stock", "charge_payment", *_UNDO_AND_SETTLE]
     described = await handle.describe()
     assert described.typed_search_attributes.get(search_attributes.ORDER_STATUS) == "cancelled"
+
+
+async def test_a_failing_ship_is_retried_until_done_never_left_half_way(
+    client: Client, task_queue: str, fakes: FakeActivities
+) -> None:
+    # Before ATOMIC_SHIP, record_shipment marked the order shipped and a
+    # commit_stock that then failed for good failed the update: the database
+    # said shipped, the saga confirmed, and ship, cancel and deliver were all
+    # refused from then on. Now one activity does all of it, retried.
+    fakes.on("commit_stock", refuse("InvalidOrder"))
+    fakes.on("ship_order", fail_times(3))
+    handle = await start_order(client, task_queue, checkout_input())
+    await fakes.called("send_notification:order_confirmed").wait()
+
+    shipped = await handle.execute_update(OrderWorkflow.ship, ShipRequest("DHL", "JD0001"))
+
+    assert shipped.status == "shipped"
+    assert fakes.attempts["ship_order"] == 4
+    assert "record_shipment" not in fakes.attempts
+    await handle.execute_update(OrderWorkflow.deliver)
+    assert (await handle.result()).status == "delivered"
