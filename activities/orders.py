@@ -82,6 +82,9 @@ class OrderActivities:
         await fault_points.reached(f"set_order_status:{status.value}:before")
         async with self._sessions() as session, session.begin():
             await _change_status(session, order_id, status, input.failure_reason, input.detail)
+            if status is OrderStatus.CANCELLED:
+                # A cancelled order says why: the canceller's reason (or "cancelled").
+                await _update_order(session, order_id, cancel_reason=input.failure_reason)
         await fault_points.reached(f"set_order_status:{status.value}:after")
 
     @activity.defn(name="record_timeline_event")
