@@ -84,6 +84,7 @@ CLEAR_ATTENTION_ON_RECOVERY = "clear-attention-on-recovery"
 # - LOCAL_FORWARD_STEPS: record_order, reserve_stock, charge_payment and the
 #   confirmation run as local activities (see OrderWorkflow._forward_step);
 #   before it each was a regular activity, one server round trip apiece.
+#   (Since CANCELLABLE_CHARGE the charge is a regular activity again.)
 LOCAL_FORWARD_STEPS = "local-forward-steps"
 # - CANCELLABLE_CHARGE: the charge is a regular activity again, and an
 #   accepted cancel stops it (no further attempt) instead of waiting for its
@@ -133,6 +134,11 @@ class OrderWorkflow:
 
     - Steps run in order: record the order, reserve stock, charge, confirm
       (the pivot), then notify and wait for ship / deliver / cancel.
+    - A cancel is accepted or refused within about a second whatever step
+      runs: no step holds the workflow task longer (since CANCELLABLE_CHARGE),
+      and an accepted cancel stops a charge in flight from retrying.
+    - A ship is never left half-done: shipment, stock commit and status are
+      one transaction, retried until done (since ATOMIC_SHIP).
     - Before the pivot, any failure or cancellation undoes what was done,
       strictly in reverse: refund (or void) the payment, then release the
       stock; then the order settles as ``rejected``, ``payment_failed`` or
@@ -143,6 +149,8 @@ class OrderWorkflow:
       failing flags the order for attention (database, timeline and the
       ``NeedsAttention`` search attribute) and goes on retrying; once it
       succeeds the flag is cleared again (since CLEAR_ATTENTION_ON_RECOVERY).
+      One refused the same way every time also puts its cause on the
+      timeline (``compensation.stuck``, since REPORT_STUCK_COMPENSATION).
     - After the pivot nothing is undone automatically. Notifications retry
       and never cause a refund. Only an explicit cancel of a confirmed,
       unshipped order refunds and releases, through the same path.
@@ -329,16 +337,17 @@ class OrderWorkflow:
         """Run one step before (or at) the pivot, locally when this run may.
 
         A local activity runs in the worker that runs the workflow task, and
-        its result is recorded with that task's completion: the four steps up
-        to the pivot cost one workflow task instead of four activity round
-        trips through the server (see docs/PERFORMANCE.md for the numbers).
-        That is safe because every step is idempotent: a worker lost mid-task
-        makes the next worker run the unrecorded steps again, which changes
-        nothing (the charge is keyed per order; see activities/payments.py).
-        A failed attempt is retried after a durable timer, not inside the
-        worker (``LOCAL_RETRY_THRESHOLD``): between attempts the workflow
-        task ends, so a cancel or ship reaches the workflow during a provider
-        or database outage instead of waiting for the step to give up.
+        its result is recorded with that task's completion: a step costs no
+        activity round trip through the server (see docs/PERFORMANCE.md for
+        the numbers). That is safe because every step is idempotent: a worker
+        lost mid-task makes the next worker run the unrecorded steps again,
+        which changes nothing (the charge, local before CANCELLABLE_CHARGE,
+        is keyed per order; see activities/payments.py). A failed attempt is
+        retried after a durable timer, not inside the worker
+        (``LOCAL_RETRY_THRESHOLD``): between attempts the workflow task ends,
+        so a cancel or ship reaches the workflow during a database outage
+        instead of waiting for the step to give up; and an attempt is cut off
+        after ``policies.LOCAL_STEP_TIMEOUT`` (see _db_step_timeout).
         """
         if self._local_steps:
             try:
