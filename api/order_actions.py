@@ -176,7 +176,12 @@ async def request_change(
         log.warning("update %s of order %s failed: %s", action.name, order.id, err.status)
         raise _unavailable("the order service cannot reach Temporal right now") from err
     try:
-        return await asyncio.wait_for(update.result(), wait_seconds)
+        # asyncio.timeout, not wait_for: the result is awaited in this task, so
+        # an outcome already known (a validator's refusal comes back with the
+        # acceptance) is raised even with no time to wait; wait_for(..., 0)
+        # would cancel it unread and answer 202 for a refused change.
+        async with asyncio.timeout(wait_seconds):
+            return await update.result()
     except WorkflowUpdateFailedError as err:
         # A validator rejection arrives here: start_update returns the
         # handle with the failed outcome already known.

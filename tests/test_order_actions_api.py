@@ -57,10 +57,16 @@ async def test_a_cancel_not_settled_within_the_wait_is_202_with_the_current_stat
     orders_api: httpx.AsyncClient, settings: Settings, sessions: SessionFactory
 ) -> None:
     headers = auth_header(settings, await create_user(sessions))
+    admin = auth_header(settings, await create_user(sessions, role=Role.ADMIN))
     product = await create_product(sessions, stock=3)
     # tok_timeout: the charge hangs, so the cancel cannot settle at once.
     order = await checkout(orders_api, headers, order_body((product, 1), token="tok_timeout"))
     order_id = order.json()["id"]
+    # A refusal is known at once: 409 even with no time to wait.
+    early_ship = await orders_api.post(
+        f"/orders/{order_id}/ship", headers={**admin, "Prefer": "wait=0"}
+    )
+    assert early_ship.status_code == 409, early_ship.text
 
     response = await orders_api.post(
         f"/orders/{order_id}/cancel",
