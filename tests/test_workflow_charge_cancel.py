@@ -58,6 +58,10 @@ async def test_a_cancel_during_a_hanging_charge_cancels_the_order_and_voids_the_
         "release_stock",
         "set_order_status:cancelled",
     ]
+    # The charge ended without an answer, so once two provider timeouts have
+    # passed the refund runs again, for a capture that might still land.
+    assert fakes.calls.count("refund_payment") == 2
+    assert "compensation.rechecked:refund_payment" in fakes.events
 
 
 async def _cancel_while_hanging(

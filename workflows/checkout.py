@@ -136,7 +136,9 @@ class OrderWorkflow:
       (the pivot), then notify and wait for ship / deliver / cancel.
     - A cancel is accepted or refused within about a second whatever step
       runs: no step holds the workflow task longer (since CANCELLABLE_CHARGE),
-      and an accepted cancel stops a charge in flight from retrying.
+      and an accepted cancel stops a charge in flight from retrying. A
+      charge that ended without an answer is refunded once more two
+      provider timeouts later, for a capture that landed late.
     - A ship is never left half-done: shipment, stock commit and status are
       one transaction, retried until done (since ATOMIC_SHIP).
     - Before the pivot, any failure or cancellation undoes what was done,
@@ -180,6 +182,9 @@ class OrderWorkflow:
         self._local_steps = False
         # Likewise for CANCELLABLE_CHARGE.
         self._cancellable_charge = False
+        # Set when the charge ended without a known answer from the provider
+        # (timed out, cut off by a cancel, out of retries): see _recheck_charge.
+        self._charge_in_doubt = False
 
     # --- the saga ---------------------------------------------------------
 
@@ -204,6 +209,8 @@ class OrderWorkflow:
                 # fixed) or a cancellation after shipping: nothing to undo.
                 raise
             await uninterruptible(self._settle_failure(outcome))
+            if self._charge_in_doubt:
+                await uninterruptible(self._recheck_charge())
             if isinstance(err, asyncio.CancelledError):
                 await uninterruptible(self._finish(notifier))
                 raise
@@ -320,7 +327,13 @@ class OrderWorkflow:
             charge.cancel()
         try:
             await charge
-        except ActivityError:
+        except ActivityError as err:
+            cause = err.cause
+            # Only a refusal (declined, invalid) says for sure that nothing
+            # was captured; anything else may hide a capture whose answer was
+            # lost or is still on its way.
+            refused = isinstance(cause, ApplicationError) and cause.non_retryable
+            self._charge_in_doubt = not refused
             if self._cancel is None:
                 raise
             # The cancel came first; _stop_if_cancel_requested settles it.
@@ -461,6 +474,24 @@ class OrderWorkflow:
         # histories hold no marker here, so they replay without the clearing.
         if workflow.patched(CLEAR_ATTENTION_ON_RECOVERY):
             await self._clear_attention(step)
+
+    async def _recheck_charge(self) -> None:
+        """Refund once more, after any capture still on its way must have landed.
+
+        A charge that ended without an answer (a provider that never replied,
+        an attempt cut off by a cancel or a timeout) may still be captured:
+        the request can reach the provider after its caller gave up, or an
+        attempt cut off by its timeout may still run on some worker. The
+        refund already run closed the payment, so such a capture normally
+        refunds itself (``PaymentActivities._record_capture``); but not when
+        its answer is lost, or when that self-refund fails. So, once two
+        provider timeouts have passed, the refund runs again: idempotent, it
+        finds nothing to do, or finds the late capture at the provider (by the
+        charge's idempotency key) and gives the money back.
+        """
+        await workflow.sleep(timedelta(seconds=2 * self._input.provider_timeout_seconds))
+        await self._record_event("compensation.rechecked", "refund_payment")
+        await self._until_done("refund_payment", self._refund_payment)
 
     async def _release_stock(self, policy: RetryPolicy) -> None:
         await workflow.execute_activity_method(
