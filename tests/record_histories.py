@@ -50,7 +50,6 @@ from tests.saga_fakes import (
     fail_calls,
     refuse,
     start_order,
-    wait_for,
 )
 from workflows.checkout import OrderWorkflow
 from workflows.checkout_io import CancelRequest, CheckoutInput, CheckoutResult, ShipRequest
@@ -89,17 +88,24 @@ async def payment_failed(client: Client, task_queue: str, fakes: FakeActivities)
 
 
 async def cancelled_before_pivot(client: Client, task_queue: str, fakes: FakeActivities) -> Handle:
-    gate, started = asyncio.Event(), asyncio.Event()
-    fakes.on("charge_payment", wait_for(gate, started))
+    # The provider is down: the cancel stops the charge while it is retried
+    # (the activity cancel request), the order is undone, and, the charge
+    # having ended without an answer, the refund is checked once more.
+    failed = asyncio.Event()
+
+    async def provider_down(attempt: int) -> None:
+        failed.set()
+        raise ApplicationError("provider down", type=errors.PROVIDER_UNAVAILABLE)
+
+    fakes.on("charge_payment", provider_down)
     input = _input("cancelled_before_pivot")
     handle = await start_order(client, task_queue, input)
-    await started.wait()
+    await failed.wait()
     update = await handle.start_update(
         OrderWorkflow.cancel,
         CancelRequest("changed my mind", "customer"),
         wait_for_stage=WorkflowUpdateStage.ACCEPTED,
     )
-    gate.set()
     await update.result()
     return handle
 

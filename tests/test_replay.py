@@ -45,7 +45,8 @@ V1 = "v1"
 V2 = "v2"
 # The corpus of the third: LOCAL_FORWARD_STEPS with the charge among the local
 # steps, ship as two activities (before CANCELLABLE_CHARGE, ATOMIC_SHIP and
-# REPORT_STUCK_COMPENSATION).
+# REPORT_STUCK_COMPENSATION). Today's cancelled_before_pivot cancels a charge
+# that the provider keeps failing, so it also holds the late-capture recheck.
 V3 = "v3"
 # The steps up to the pivot, as the activity types a regular run schedules.
 FORWARD_STEPS = ["record_order", "reserve_stock", "charge_payment", "set_order_status"]
@@ -183,6 +184,10 @@ def test_the_corpus_holds_both_sides_of_every_version_change() -> None:
         assert "charge_payment" not in _activities(before), name
     assert _cancel_requests(_load("cancelled_before_pivot")) == 1
     assert _cancel_requests(_load(f"{V3}/cancelled_before_pivot")) == 0
+    # That charge ended without an answer, so the refund ran once more after
+    # a timer (the late-capture recheck); a v3 history never does.
+    assert _activities(_load("cancelled_before_pivot")).count("refund_payment") == 2
+    assert _activities(_load(f"{V3}/cancelled_before_pivot")).count("refund_payment") == 1
 
     # ATOMIC_SHIP is reached by a ship: one ship_order today, v3's two steps.
     assert ATOMIC_SHIP in _patches(_load("delivered"))
