@@ -87,6 +87,9 @@ class OrderActivities:
                 # here: a payment never charged is settled and its card token
                 # dropped, so no ended order keeps one.
                 await _settle_uncharged_payment(session, order_id)
+            if status is OrderStatus.CANCELLED:
+                # A cancelled order says why: the canceller's reason (or "cancelled").
+                await _update_order(session, order_id, cancel_reason=input.failure_reason)
         await fault_points.reached(f"set_order_status:{status.value}:after")
 
     @activity.defn(name="record_timeline_event")

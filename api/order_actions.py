@@ -38,9 +38,10 @@ log = logging.getLogger(__name__)
 # How long a worker may take to accept an update before we answer 503:
 # Settings.update_accept_timeout_seconds, passed in as accept_timeout.
 DEFAULT_ACCEPT_TIMEOUT = timedelta(seconds=10)
-# How long the request waits for an accepted update to finish, so the common
-# case answers with the settled order; after that it answers with the order
-# as it is, and the saga finishes the change on its own.
+# How long the request waits for an accepted update to finish when the client
+# sent no ``Prefer: wait``, so the common case answers with the settled order;
+# after that it answers 202 with the order as it is, and the saga finishes
+# the change on its own.
 RESULT_TIMEOUT_SECONDS = 10.0
 _READ_MODEL_POLL_SECONDS = 0.1
 
@@ -141,8 +142,12 @@ async def request_change(
     carrier: str | None = None,
     tracking_number: str | None = None,
     accept_timeout: timedelta = DEFAULT_ACCEPT_TIMEOUT,
+    wait_seconds: float = RESULT_TIMEOUT_SECONDS,
 ) -> OrderState | None:
     """Ask the saga for ``action``; the state it reports, or None if still running.
+
+    The update is accepted (or refused) first; then its result is awaited
+    for ``wait_seconds`` at most (the ``Prefer: wait`` of the request).
 
     Raises a 409 ProblemError when the saga refuses, 503 when it cannot be reached.
     """
@@ -175,7 +180,12 @@ async def request_change(
         log.warning("update %s of order %s failed: %s", action.name, order.id, err.status)
         raise _unavailable("the order service cannot reach Temporal right now") from err
     try:
-        return await asyncio.wait_for(update.result(), RESULT_TIMEOUT_SECONDS)
+        # asyncio.timeout, not wait_for: the result is awaited in this task, so
+        # an outcome already known (a validator's refusal comes back with the
+        # acceptance) is raised even with no time to wait; wait_for(..., 0)
+        # would cancel it unread and answer 202 for a refused change.
+        async with asyncio.timeout(wait_seconds):
+            return await update.result()
     except WorkflowUpdateFailedError as err:
         # A validator rejection arrives here: start_update returns the
         # handle with the failed outcome already known.

@@ -21,7 +21,7 @@ from api.app import Resources
 from api.checkout import place_order
 from api.deps import AdminUser, CurrentUser, ResourcesDep, TemporalClient
 from api.errors import ProblemError
-from api.order_actions import Action, request_change, wait_for_read_model
+from api.order_actions import RESULT_TIMEOUT_SECONDS, Action, request_change, wait_for_read_model
 from api.pagination import PageDep
 from api.ratelimit import CheckoutRateLimit
 from api.schemas.orders import (
@@ -316,11 +316,19 @@ async def _change(
     record: OrderRecord,
     action: Action,
     principal: Principal,
+    response: Response,
+    wait: int | None,
     *,
     reason: str | None = None,
     carrier: str | None = None,
     tracking_number: str | None = None,
 ) -> OrderPublic:
+    """Ask the saga for the change; answer as ``POST /orders`` does with ``Prefer: wait``.
+
+    200 with the settled order if the change finished within the wait, else
+    202 with the order as it is now (the saga finishes the change on its
+    own). Without ``Prefer: wait`` the wait is RESULT_TIMEOUT_SECONDS.
+    """
     state = await request_change(
         client,
         record.order,
@@ -330,8 +338,13 @@ async def _change(
         carrier=carrier,
         tracking_number=tracking_number,
         accept_timeout=timedelta(seconds=resources.settings.update_accept_timeout_seconds),
+        wait_seconds=RESULT_TIMEOUT_SECONDS if wait is None else wait,
     )
-    if state is not None:
+    if wait is not None:
+        response.headers["Preference-Applied"] = f"wait={wait}"
+    if state is None:
+        response.status_code = 202
+    else:
         await wait_for_read_model(
             resources.sessions, record.order.id, state.status, READ_MODEL_WAIT_SECONDS
         )
@@ -341,6 +354,8 @@ async def _change(
 
 
 _CHANGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {"description": "accepted, not finished within the wait", "model": OrderPublic},
+    400: {"description": "bad Prefer header", **_PROBLEM},
     404: _PROBLEM,
     409: {"description": "the order's state does not allow this", **_PROBLEM},
     503: {"description": "the order's processing cannot be reached; retry", **_PROBLEM},
@@ -353,11 +368,15 @@ async def cancel_order(
     principal: CurrentUser,
     client: TemporalClient,
     resources: ResourcesDep,
+    wait: PreferWait,
+    response: Response,
     body: CancelBody | None = None,
 ) -> OrderPublic:
     """Cancel before shipping: the payment is refunded in full and the stock released."""
     reason = body.reason if body is not None else None
-    return await _change(resources, client, record, Action.CANCEL, principal, reason=reason)
+    return await _change(
+        resources, client, record, Action.CANCEL, principal, response, wait, reason=reason
+    )
 
 
 @router.post(
@@ -370,13 +389,23 @@ async def ship_order(
     record: OwnedOrder,
     client: TemporalClient,
     resources: ResourcesDep,
+    wait: PreferWait,
+    response: Response,
     body: ShipBody | None = None,
 ) -> OrderPublic:
     """Admin: hand a confirmed order to the carrier."""
     carrier = body.carrier if body is not None else None
     tracking = body.tracking_number if body is not None else None
     return await _change(
-        resources, client, record, Action.SHIP, admin, carrier=carrier, tracking_number=tracking
+        resources,
+        client,
+        record,
+        Action.SHIP,
+        admin,
+        response,
+        wait,
+        carrier=carrier,
+        tracking_number=tracking,
     )
 
 
@@ -386,7 +415,12 @@ async def ship_order(
     responses={403: _PROBLEM, **_CHANGE_RESPONSES},
 )
 async def deliver_order(
-    admin: AdminUser, record: OwnedOrder, client: TemporalClient, resources: ResourcesDep
+    admin: AdminUser,
+    record: OwnedOrder,
+    client: TemporalClient,
+    resources: ResourcesDep,
+    wait: PreferWait,
+    response: Response,
 ) -> OrderPublic:
     """Admin: record that a shipped order arrived."""
-    return await _change(resources, client, record, Action.DELIVER, admin)
+    return await _change(resources, client, record, Action.DELIVER, admin, response, wait)

@@ -18,9 +18,11 @@ corpus as that earlier version::
 moves ``tests/histories/*.json`` to ``tests/histories/v3/`` (replayed by
 ``tests/test_replay.py`` like the current ones), then records anew. The
 corpus kept so far: ``v1/``, recorded before any patch (compensation in
-reverse, the attention flag never cleared) and ``v2/`` (the flag cleared on
-recovery, every step a regular activity); the current one has the
-``clear-attention-on-recovery`` and ``local-forward-steps`` markers.
+reverse, the attention flag never cleared), ``v2/`` (the flag cleared on
+recovery, every step a regular activity) and ``v3/`` (the steps up to the
+pivot local, the charge among them; ship in two activities); the current one
+also has the ``cancellable-charge``, ``atomic-ship`` and
+``report-stuck-compensation`` markers.
 """
 
 from __future__ import annotations
@@ -36,17 +38,18 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateStage
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities import errors
 from tests.saga_fakes import (
+    Behaviour,
     FakeActivities,
     checkout_input,
     fail_calls,
     refuse,
     start_order,
-    wait_for,
 )
 from workflows.checkout import OrderWorkflow
 from workflows.checkout_io import CancelRequest, CheckoutInput, CheckoutResult, ShipRequest
@@ -85,17 +88,24 @@ async def payment_failed(client: Client, task_queue: str, fakes: FakeActivities)
 
 
 async def cancelled_before_pivot(client: Client, task_queue: str, fakes: FakeActivities) -> Handle:
-    gate, started = asyncio.Event(), asyncio.Event()
-    fakes.on("charge_payment", wait_for(gate, started))
+    # The provider is down: the cancel stops the charge while it is retried
+    # (the activity cancel request), the order is undone, and, the charge
+    # having ended without an answer, the refund is checked once more.
+    failed = asyncio.Event()
+
+    async def provider_down(attempt: int) -> None:
+        failed.set()
+        raise ApplicationError("provider down", type=errors.PROVIDER_UNAVAILABLE)
+
+    fakes.on("charge_payment", provider_down)
     input = _input("cancelled_before_pivot")
     handle = await start_order(client, task_queue, input)
-    await started.wait()
+    await failed.wait()
     update = await handle.start_update(
         OrderWorkflow.cancel,
         CancelRequest("changed my mind", "customer"),
         wait_for_stage=WorkflowUpdateStage.ACCEPTED,
     )
-    gate.set()
     await update.result()
     return handle
 
@@ -108,9 +118,26 @@ async def cancelled_after_confirm(client: Client, task_queue: str, fakes: FakeAc
     return handle
 
 
+def _stuck_then_fixed() -> Behaviour:
+    """Five transient failures (the order is flagged), one refusal (stuck), then through."""
+    transient = fail_calls(5)
+    calls = 0
+
+    async def behaviour(attempt: int) -> None:
+        nonlocal calls
+        calls += 1
+        await transient(attempt)
+        if calls == 6:
+            raise ApplicationError("reservation locked", type="Locked", non_retryable=True)
+
+    return behaviour
+
+
 async def needs_attention(client: Client, task_queue: str, fakes: FakeActivities) -> Handle:
     fakes.on("charge_payment", refuse(errors.PAYMENT_DECLINED, "card declined"))
-    fakes.on("release_stock", fail_calls(7))
+    # Flagged after the quick tries, refused once in the slow ones (the
+    # compensation.stuck line), then recovered (the flag cleared).
+    fakes.on("release_stock", _stuck_then_fixed())
     input = _input("needs_attention")
     return await start_order(client, task_queue, input)
 

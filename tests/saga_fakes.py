@@ -167,6 +167,10 @@ class FakeActivities:
         await self._run("commit_stock")
         return StockResult(input.order_id, 1)
 
+    @activity.defn(name="ship_order")
+    async def ship(self, input: ShipmentInput) -> None:
+        await self._run("ship_order")
+
     @activity.defn(name="charge_payment")
     async def charge(self, input: ChargeInput) -> ChargeResult:
         await self._run("charge_payment")
@@ -193,6 +197,7 @@ class FakeActivities:
             self.reserve,
             self.release,
             self.commit,
+            self.ship,
             self.charge,
             self.refund,
             self.send,

@@ -341,3 +341,42 @@ async def test_an_admin_can_cancel_a_customers_order(
     # The customer sees the same settled order.
     mine = await stack.api.get(f"/orders/{order['id']}", headers=headers)
     assert mine.json()["status"] == "cancelled"
+
+
+async def _stock_reserved(sessions: SessionFactory, product_id: uuid.UUID, left: int) -> bool:
+    """Whether the saga has reserved the stock, so its charge comes next (bounded poll)."""
+    for _ in range(200):
+        if await stock_of(sessions, product_id) == left:
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def test_a_cancel_while_the_provider_hangs_cancels_and_voids_the_payment(
+    stack: Stack, sessions: SessionFactory, headers: dict[str, str]
+) -> None:
+    # tok_timeout: the provider never answers. The cancel must be taken while
+    # the charge hangs, end the order cancelled with its reason, and leave no
+    # money captured. (Before CANCELLABLE_CHARGE: 503 or 200 pending, then
+    # payment_failed with no cancel reason a minute later.)
+    product = await create_product(sessions, price=1500, stock=2)
+    placed = await checkout(stack.api, headers, order_body((product, 1), token="tok_timeout"))
+    assert placed.status_code == 202, placed.text
+    order_id = placed.json()["id"]
+    assert await _stock_reserved(sessions, product.id, left=1)
+
+    cancelled = await stack.api.post(
+        f"/orders/{order_id}/cancel",
+        json={"reason": "took too long"},
+        headers={**headers, "Prefer": f"wait={WAIT}"},
+    )
+
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.headers["Preference-Applied"] == f"wait={WAIT}"
+    body = cancelled.json()
+    assert (body["status"], body["cancel_reason"]) == ("cancelled", "took too long")
+    payment = await payment_of(sessions, order_id)
+    assert payment.status is PaymentStatus.VOIDED
+    assert payment.token is None
+    assert [c for c in await simulator_charges(sessions) if c.status == "captured"] == []
+    assert await stock_of(sessions, product.id) == 2

@@ -19,7 +19,14 @@ from temporalio.client import WorkflowHistory
 from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 
-from workflows.checkout import CLEAR_ATTENTION_ON_RECOVERY, LOCAL_FORWARD_STEPS, OrderWorkflow
+from workflows.checkout import (
+    ATOMIC_SHIP,
+    CANCELLABLE_CHARGE,
+    CLEAR_ATTENTION_ON_RECOVERY,
+    LOCAL_FORWARD_STEPS,
+    REPORT_STUCK_COMPENSATION,
+    OrderWorkflow,
+)
 from workflows.checkout_io import CheckoutInput, CheckoutResult
 
 # This module defines a workflow (the altered one below), so the sandbox
@@ -36,6 +43,11 @@ V1 = "v1"
 # The corpus of the second: CLEAR_ATTENTION_ON_RECOVERY, every step a regular
 # activity (before LOCAL_FORWARD_STEPS).
 V2 = "v2"
+# The corpus of the third: LOCAL_FORWARD_STEPS with the charge among the local
+# steps, ship as two activities (before CANCELLABLE_CHARGE, ATOMIC_SHIP and
+# REPORT_STUCK_COMPENSATION). Today's cancelled_before_pivot cancels a charge
+# that the provider keeps failing, so it also holds the late-capture recheck.
+V3 = "v3"
 # The steps up to the pivot, as the activity types a regular run schedules.
 FORWARD_STEPS = ["record_order", "reserve_stock", "charge_payment", "set_order_status"]
 
@@ -135,14 +147,14 @@ def _needs_attention_values(history: WorkflowHistory) -> list[bool]:
 
 
 def test_the_corpus_holds_both_sides_of_every_version_change() -> None:
-    for version in (V1, V2):
+    for version in (V1, V2, V3):
         kept = [name for name in OLDER_VERSIONS if name.startswith(f"{version}/")]
         assert {name.split("/")[-1] for name in kept} == set(END_STATES), version
 
     # CLEAR_ATTENTION_ON_RECOVERY is reached only when a flagged compensation
     # recovers: the needs_attention history since v2 carries its marker and
     # the clearing, the first version's the same end state without either.
-    for name in ("needs_attention", f"{V2}/needs_attention"):
+    for name in ("needs_attention", f"{V2}/needs_attention", f"{V3}/needs_attention"):
         assert CLEAR_ATTENTION_ON_RECOVERY in _patches(_load(name)), name
         assert _activities(_load(name)).count("clear_order_attention") == 1, name
     old = _load(f"{V1}/needs_attention")
@@ -160,16 +172,63 @@ def test_the_corpus_holds_both_sides_of_every_version_change() -> None:
         assert _local_activity_markers(before) == 0, name
         assert _activities(before)[:2] == FORWARD_STEPS[:2], name
 
+    # CANCELLABLE_CHARGE is reached by every saga: today's histories schedule
+    # the charge as a regular activity, v3's ran it locally. A cancel before
+    # the pivot asks the server to stop the charge in flight.
+    for name in END_STATES:
+        current, before = _load(name), _load(f"{V3}/{name}")
+        assert CANCELLABLE_CHARGE in _patches(current), name
+        assert CANCELLABLE_CHARGE not in _patches(before), name
+        charged = "charge_payment" in _activities(current)
+        assert charged == (name != "rejected"), name
+        assert "charge_payment" not in _activities(before), name
+    assert _cancel_requests(_load("cancelled_before_pivot")) == 1
+    assert _cancel_requests(_load(f"{V3}/cancelled_before_pivot")) == 0
+    # That charge ended without an answer, so the refund ran once more after
+    # a timer (the late-capture recheck); a v3 history never does.
+    assert _activities(_load("cancelled_before_pivot")).count("refund_payment") == 2
+    assert _activities(_load(f"{V3}/cancelled_before_pivot")).count("refund_payment") == 1
+
+    # ATOMIC_SHIP is reached by a ship: one ship_order today, v3's two steps.
+    assert ATOMIC_SHIP in _patches(_load("delivered"))
+    assert "ship_order" in _activities(_load("delivered"))
+    assert not {"record_shipment", "commit_stock"} & set(_activities(_load("delivered")))
+    shipped_before = _activities(_load(f"{V3}/delivered"))
+    assert {"record_shipment", "commit_stock"} <= set(shipped_before)
+    assert "ship_order" not in shipped_before
+
+    # REPORT_STUCK_COMPENSATION is reached when a compensation is refused in
+    # its slow retries: only today's needs_attention history has one.
+    for name in END_STATES:
+        assert (REPORT_STUCK_COMPENSATION in _patches(_load(name))) == (
+            name == "needs_attention"
+        ), name
+
     # No history holds a marker of a change that is no longer in the code.
-    known = {CLEAR_ATTENTION_ON_RECOVERY, LOCAL_FORWARD_STEPS}
+    known = {
+        CLEAR_ATTENTION_ON_RECOVERY,
+        LOCAL_FORWARD_STEPS,
+        CANCELLABLE_CHARGE,
+        ATOMIC_SHIP,
+        REPORT_STUCK_COMPENSATION,
+    }
     for name in [*END_STATES, *OLDER_VERSIONS]:
         assert _patches(_load(name)) <= known, name
-    for name in [*END_STATES, *(f"{V2}/{n}" for n in END_STATES)]:
+    for name in [*(f"{V2}/{n}" for n in END_STATES), *(f"{V3}/{n}" for n in END_STATES)]:
         assert (CLEAR_ATTENTION_ON_RECOVERY in _patches(_load(name))) == name.endswith(
             "needs_attention"
         ), name
     for name in END_STATES:
         assert _patches(_load(f"{V1}/{name}")) == set(), name
+
+
+def _cancel_requests(history: WorkflowHistory) -> int:
+    """How many activity cancellations the workflow asked for."""
+    return sum(
+        1
+        for event in history.events
+        if event.HasField("activity_task_cancel_requested_event_attributes")
+    )
 
 
 def _local_activity_markers(history: WorkflowHistory) -> int:
@@ -183,7 +242,7 @@ def _local_activity_markers(history: WorkflowHistory) -> int:
 
 
 @pytest.mark.parametrize("name", sorted(set(END_STATES) - {"delivered"}))
-@pytest.mark.parametrize("version", ["", f"{V1}/", f"{V2}/"])
+@pytest.mark.parametrize("version", ["", f"{V1}/", f"{V2}/", f"{V3}/"])
 def test_every_corpus_compensates_in_reverse(version: str, name: str) -> None:
     # The product contract: refund (or void) before the stock goes back.
     # (A rejected order was never charged, so it only releases.)

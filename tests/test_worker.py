@@ -146,7 +146,7 @@ async def test_worker_takes_its_limits_and_queue_from_settings(
     config = build_worker(temporal_dev_server.client, unsandboxed, sessions).config()
     assert isinstance(config["workflow_runner"], UnsandboxedWorkflowRunner)
     # Every activity the saga calls: the fakes stand in for each one by name.
-    assert len(config["activities"]) == len(FakeActivities().all()) == 12
+    assert len(config["activities"]) == len(FakeActivities().all()) == 13
 
 
 async def test_unreachable_postgres_exits_1_with_one_line(

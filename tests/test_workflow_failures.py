@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateStage
 from temporalio.exceptions import ApplicationError
 
 from activities import errors
@@ -25,9 +25,11 @@ from tests.saga_fakes import (
 )
 from workflows import search_attributes
 from workflows.checkout import OrderWorkflow
-from workflows.checkout_io import ShipRequest
+from workflows.checkout_io import CancelRequest, ShipRequest
 
 pytestmark = pytest.mark.timeout(120)
+
+ACCEPTED = WorkflowUpdateStage.ACCEPTED
 
 
 async def test_out_of_stock_rejects_without_charging(
@@ -116,12 +118,7 @@ async def test_provider_failing_past_the_deadline_fails_payment(
 
     assert result.status == "payment_failed"
     assert fakes.attempts["charge_payment"] > 1  # transient: it was retried
-    assert fakes.calls[-4:] == [
-        "refund_payment",
-        "release_stock",
-        "set_order_status:payment_failed",
-        "send_notification:payment_failed",
-    ]
+    _assert_undone_then_rechecked(fakes)
 
 
 async def test_provider_never_answering_fails_payment_at_the_deadline(
@@ -140,12 +137,21 @@ async def test_provider_never_answering_fails_payment_at_the_deadline(
     assert result.status == "payment_failed"
     assert result.failure_reason == "the payment did not complete within the payment deadline"
     assert "charge_payment" not in fakes.calls  # no attempt ever completed
-    assert fakes.calls[-4:] == [
+    _assert_undone_then_rechecked(fakes)
+
+
+def _assert_undone_then_rechecked(fakes: FakeActivities) -> None:
+    # Undone in reverse and settled; then, as the charge ended without an
+    # answer, the refund runs once more for a capture still on its way.
+    steps = [c for c in fakes.calls if not c.startswith("send_notification")]
+    assert steps[-4:] == [
         "refund_payment",
         "release_stock",
         "set_order_status:payment_failed",
-        "send_notification:payment_failed",
+        "refund_payment",
     ]
+    assert "send_notification:payment_failed" in fakes.calls
+    assert "compensation.rechecked:refund_payment" in fakes.events
 
 
 async def test_compensation_failing_flags_the_order_then_completes(
@@ -238,3 +244,37 @@ async def test_failing_notification_is_retried_and_never_refunds(
     ]
     for undo in ("refund_payment", "release_stock"):
         assert undo not in fakes.attempts
+
+
+async def test_a_compensation_refused_every_time_reports_its_cause_and_keeps_trying(
+    client: Client, task_queue: str, fakes: FakeActivities
+) -> None:
+    # A refusal no retry fixes (here the provider refusing the refund) fails
+    # the same way on every try. The order is flagged, the cause goes on the
+    # timeline as compensation.stuck (REPORT_STUCK_COMPENSATION), and the
+    # refund is tried again after each pause rather than given up: giving up
+    # would keep the customer's money. Here a fix lands after three tries.
+    calls = 0
+
+    async def refund(attempt: int) -> None:
+        nonlocal calls
+        calls += 1
+        if calls <= 3:
+            raise ApplicationError("refund refused", type=errors.INVALID_ORDER, non_retryable=True)
+
+    fakes.on("refund_payment", refund)
+    handle = await start_order(client, task_queue, checkout_input())
+    await fakes.called("send_notification:order_confirmed").wait()
+    await handle.start_update(
+        OrderWorkflow.cancel, CancelRequest(reason="changed my mind"), wait_for_stage=ACCEPTED
+    )
+
+    result = await handle.result()
+
+    assert result.status == "cancelled"
+    assert fakes.attempts["refund_payment"] == 4
+    stuck = [e for e in fakes.events if e.startswith("compensation.stuck:refund_payment:")]
+    assert len(stuck) == 2  # one per failed slow try, one timeline line per cause
+    assert f"compensation.stuck:refund_payment: {errors.INVALID_ORDER}" in stuck[0]
+    assert "flag_order_for_attention:refund_payment" in fakes.calls
+    assert "clear_order_attention:refund_payment" in fakes.calls

@@ -38,8 +38,7 @@ async def test_order_goes_from_checkout_to_delivery(
         "charge_payment",
         "set_order_status:confirmed",
         "send_notification:order_confirmed",
-        "record_shipment",
-        "commit_stock",
+        "ship_order",  # shipment, stock commit and status in one transaction
         "send_notification:order_shipped",
         "set_order_status:delivered",
         "send_notification:order_delivered",

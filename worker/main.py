@@ -32,6 +32,7 @@ from activities.orders import OrderActivities
 from activities.payment_provider import PaymentProvider
 from activities.payment_simulator import PaymentSimulator
 from activities.payments import PaymentActivities
+from activities.shipping import ShippingActivities
 from activities.sms import LoggingSms, SmsSender
 from core import tracing
 from core.db import SessionFactory, create_engine, create_session_factory, sqlalchemy_url
@@ -69,6 +70,7 @@ def build_activities(
     inventory = InventoryActivities(sessions)
     payments = PaymentActivities(sessions, provider)
     notifications = NotificationActivities(sessions, mailer, sms)
+    shipping = ShippingActivities(sessions)
     return [
         orders.record_order,
         orders.set_status,
@@ -79,6 +81,7 @@ def build_activities(
         inventory.reserve,
         inventory.release,
         inventory.commit,
+        shipping.ship,
         payments.charge,
         payments.refund,
         notifications.send,

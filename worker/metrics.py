@@ -36,6 +36,7 @@ from prometheus_client import (
     generate_latest,
 )
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 logger = logging.getLogger("ordersaga.worker.metrics")
@@ -87,6 +88,7 @@ class _TimedActivity(temporalio.worker.ActivityInboundInterceptor):
         name = activity.info().activity_type
         started = time.perf_counter()
         outcome = "failed"
+        refused = False
         try:
             result = await super().execute_activity(input)
             outcome = "completed"
@@ -94,13 +96,18 @@ class _TimedActivity(temporalio.worker.ActivityInboundInterceptor):
         except asyncio.CancelledError:
             outcome = "cancelled"
             raise
+        except ApplicationError as err:
+            # A non-retryable failure fails the same way on every try: for a
+            # compensation that is what operators alert on (see OBSERVABILITY).
+            refused = err.non_retryable
+            raise
         finally:
             seconds = time.perf_counter() - started
             ACTIVITY_DURATION.labels(name, outcome).observe(seconds)
             # Carries the order, workflow and request IDs (core.temporal_context).
             logger.debug("activity %s %s in %.1f ms", name, outcome, seconds * 1000)
             if name in COMPENSATIONS:
-                COMPENSATIONS_RUN.labels(name, outcome).inc()
+                COMPENSATIONS_RUN.labels(name, "refused" if refused else outcome).inc()
             if name == STATUS_ACTIVITY and outcome == "completed" and input.args:
                 status = getattr(input.args[0], "status", None)
                 if isinstance(status, str):

@@ -23,6 +23,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
+from temporalio.workflow import ActivityCancellationType
 
 # Imported passed through the sandbox, so not re-imported for every workflow
 # run (which showed up as a fifth of the worker's CPU in the bench's
@@ -44,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineEvent,
     )
     from activities.payments import ChargeInput, PaymentActivities, RefundInput
+    from activities.shipping import ShippingActivities
     from core.models.orders import OrderStatus
     from workflows import retry_policies as policies
     from workflows import search_attributes
@@ -82,7 +84,25 @@ CLEAR_ATTENTION_ON_RECOVERY = "clear-attention-on-recovery"
 # - LOCAL_FORWARD_STEPS: record_order, reserve_stock, charge_payment and the
 #   confirmation run as local activities (see OrderWorkflow._forward_step);
 #   before it each was a regular activity, one server round trip apiece.
+#   (Since CANCELLABLE_CHARGE the charge is a regular activity again.)
 LOCAL_FORWARD_STEPS = "local-forward-steps"
+# - CANCELLABLE_CHARGE: the charge is a regular activity again, and an
+#   accepted cancel stops it (no further attempt) instead of waiting for its
+#   retries to end; the database steps stay local with a short attempt
+#   timeout (policies.LOCAL_STEP_TIMEOUT). Before it a local charge attempt
+#   held the workflow task for up to the provider timeout, so a cancel
+#   could not even be accepted meanwhile (see OrderWorkflow._charge).
+CANCELLABLE_CHARGE = "cancellable-charge"
+# - ATOMIC_SHIP: ship is one activity (ShippingActivities.ship: shipment,
+#   stock commit and status in one transaction) retried until it is done;
+#   before it record_shipment and commit_stock ran apart, with bounded
+#   retries, and a failure between them left the order half-shipped.
+ATOMIC_SHIP = "atomic-ship"
+# - REPORT_STUCK_COMPENSATION: a compensation refused the same way on every
+#   try (a non-retryable failure) writes a ``compensation.stuck`` timeline
+#   line with the cause each time the cause changes, besides the attention
+#   flag; before it only the worker log said why (see _until_done).
+REPORT_STUCK_COMPENSATION = "report-stuck-compensation"
 
 # The end states of a saga that did not go through; each has its message.
 _FAILURE_NOTICES = {
@@ -114,6 +134,13 @@ class OrderWorkflow:
 
     - Steps run in order: record the order, reserve stock, charge, confirm
       (the pivot), then notify and wait for ship / deliver / cancel.
+    - A cancel is accepted or refused within about a second whatever step
+      runs: no step holds the workflow task longer (since CANCELLABLE_CHARGE),
+      and an accepted cancel stops a charge in flight from retrying. A
+      charge that ended without an answer is refunded once more two
+      provider timeouts later, for a capture that landed late.
+    - A ship is never left half-done: shipment, stock commit and status are
+      one transaction, retried until done (since ATOMIC_SHIP).
     - Before the pivot, any failure or cancellation undoes what was done,
       strictly in reverse: refund (or void) the payment, then release the
       stock; then the order settles as ``rejected``, ``payment_failed`` or
@@ -124,6 +151,8 @@ class OrderWorkflow:
       failing flags the order for attention (database, timeline and the
       ``NeedsAttention`` search attribute) and goes on retrying; once it
       succeeds the flag is cleared again (since CLEAR_ATTENTION_ON_RECOVERY).
+      One refused the same way every time also puts its cause on the
+      timeline (``compensation.stuck``, since REPORT_STUCK_COMPENSATION).
     - After the pivot nothing is undone automatically. Notifications retry
       and never cause a refund. Only an explicit cancel of a confirmed,
       unshipped order refunds and releases, through the same path.
@@ -151,6 +180,11 @@ class OrderWorkflow:
         # Decided once per run (see run): a workflow that started on a worker
         # without LOCAL_FORWARD_STEPS keeps its regular activities on replay.
         self._local_steps = False
+        # Likewise for CANCELLABLE_CHARGE.
+        self._cancellable_charge = False
+        # Set when the charge ended without a known answer from the provider
+        # (timed out, cut off by a cancel, out of retries): see _recheck_charge.
+        self._charge_in_doubt = False
 
     # --- the saga ---------------------------------------------------------
 
@@ -158,6 +192,7 @@ class OrderWorkflow:
     async def run(self, input: CheckoutInput) -> CheckoutResult:
         self._ensure_search_attributes()
         self._local_steps = workflow.patched(LOCAL_FORWARD_STEPS)
+        self._cancellable_charge = workflow.patched(CANCELLABLE_CHARGE)
         # Messages go out from their own task so a mail outage delays only
         # the mail, never a cancel, ship or deliver.
         notifier = asyncio.create_task(self._send_notifications())
@@ -174,6 +209,8 @@ class OrderWorkflow:
                 # fixed) or a cancellation after shipping: nothing to undo.
                 raise
             await uninterruptible(self._settle_failure(outcome))
+            if self._charge_in_doubt:
+                await uninterruptible(self._recheck_charge())
             if isinstance(err, asyncio.CancelledError):
                 await uninterruptible(self._finish(notifier))
                 raise
@@ -189,7 +226,7 @@ class OrderWorkflow:
             self._forward_step(
                 OrderActivities.record_order,
                 RecordOrderInput(order_id),
-                start_to_close=policies.DATABASE_STEP_TIMEOUT,
+                start_to_close=self._db_step_timeout(),
                 retry_policy=policies.DATABASE_STEP,
             )
         )
@@ -203,7 +240,7 @@ class OrderWorkflow:
             self._forward_step(
                 InventoryActivities.reserve,
                 StockInput(order_id),
-                start_to_close=policies.DATABASE_STEP_TIMEOUT,
+                start_to_close=self._db_step_timeout(),
                 retry_policy=policies.DATABASE_STEP,
             )
         )
@@ -213,15 +250,18 @@ class OrderWorkflow:
         self._step = "charge_payment"
         # The deadline bounds the whole charge, retries included; past it the
         # order fails as payment_failed and the refund above voids anything.
-        await finish_then_honour_cancel(
-            self._forward_step(
-                PaymentActivities.charge,
-                ChargeInput(order_id),
-                start_to_close=timedelta(seconds=self._input.provider_timeout_seconds),
-                schedule_to_close=timedelta(seconds=self._input.payment_deadline_seconds),
-                retry_policy=policies.PAYMENT,
+        if self._cancellable_charge:
+            await finish_then_honour_cancel(self._charge())
+        else:
+            await finish_then_honour_cancel(
+                self._forward_step(
+                    PaymentActivities.charge,
+                    ChargeInput(order_id),
+                    start_to_close=timedelta(seconds=self._input.provider_timeout_seconds),
+                    schedule_to_close=timedelta(seconds=self._input.payment_deadline_seconds),
+                    retry_policy=policies.PAYMENT,
+                )
             )
-        )
         self._stop_if_cancel_requested()
 
         # The pivot. Money is captured and stock held, so this step only goes
@@ -231,7 +271,7 @@ class OrderWorkflow:
             self._forward_step(
                 OrderActivities.set_status,
                 StatusChange(order_id, OrderStatus.CONFIRMED.value),
-                start_to_close=policies.DATABASE_STEP_TIMEOUT,
+                start_to_close=self._db_step_timeout(),
                 retry_policy=policies.PIVOT,
             )
         )
@@ -245,6 +285,59 @@ class OrderWorkflow:
         )
         self._stop_if_cancel_requested()
 
+    def _db_step_timeout(self) -> timedelta:
+        # A local attempt holds the workflow task while it runs, and an update
+        # (a cancel) cannot be taken until the task ends: keep that hold short.
+        # A slow attempt is cut off and retried after a server timer.
+        if self._cancellable_charge:
+            return policies.LOCAL_STEP_TIMEOUT
+        return policies.DATABASE_STEP_TIMEOUT
+
+    async def _charge(self) -> None:
+        """Charge the card as a regular activity, and stop it if a cancel is accepted.
+
+        Regular, not local: one attempt may wait on the provider for the whole
+        provider timeout, and a local attempt would hold the workflow task
+        that long, so a cancel could not even be accepted. A regular activity
+        runs outside the workflow task, which stays free for updates.
+
+        On an accepted cancel the activity is cancelled: the server starts no
+        further attempt. ``WAIT_CANCELLATION_COMPLETED`` makes the saga wait
+        for the attempt in flight to end (at most one provider timeout), so
+        the refund that follows knows what the charge did: a capture that
+        completed anyway is refunded, one that never happened is voided.
+        (An attempt cut off by its timeout may still be running on a worker;
+        the refund closes the payment first, and such a late capture refunds
+        itself: see ``PaymentActivities._record_capture``.) Whatever the
+        abandoned charge ended with, the cancel decides the end state.
+        """
+        charge = workflow.start_activity_method(
+            PaymentActivities.charge,
+            ChargeInput(self._input.order_id),
+            start_to_close_timeout=timedelta(seconds=self._input.provider_timeout_seconds),
+            schedule_to_close_timeout=timedelta(seconds=self._input.payment_deadline_seconds),
+            retry_policy=policies.PAYMENT,
+            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        )
+        await workflow.wait_condition(lambda: charge.done() or self._cancel is not None)
+        if not charge.done():
+            workflow.logger.info(
+                "order %s: cancel accepted, stopping the charge", self._input.order_id
+            )
+            charge.cancel()
+        try:
+            await charge
+        except ActivityError as err:
+            cause = err.cause
+            # Only a refusal (declined, invalid) says for sure that nothing
+            # was captured; anything else may hide a capture whose answer was
+            # lost or is still on its way.
+            refused = isinstance(cause, ApplicationError) and cause.non_retryable
+            self._charge_in_doubt = not refused
+            if self._cancel is None:
+                raise
+            # The cancel came first; _stop_if_cancel_requested settles it.
+
     async def _forward_step(
         self,
         activity: _StepActivity,
@@ -257,16 +350,17 @@ class OrderWorkflow:
         """Run one step before (or at) the pivot, locally when this run may.
 
         A local activity runs in the worker that runs the workflow task, and
-        its result is recorded with that task's completion: the four steps up
-        to the pivot cost one workflow task instead of four activity round
-        trips through the server (see docs/PERFORMANCE.md for the numbers).
-        That is safe because every step is idempotent: a worker lost mid-task
-        makes the next worker run the unrecorded steps again, which changes
-        nothing (the charge is keyed per order; see activities/payments.py).
-        A failed attempt is retried after a durable timer, not inside the
-        worker (``LOCAL_RETRY_THRESHOLD``): between attempts the workflow
-        task ends, so a cancel or ship reaches the workflow during a provider
-        or database outage instead of waiting for the step to give up.
+        its result is recorded with that task's completion: a step costs no
+        activity round trip through the server (see docs/PERFORMANCE.md for
+        the numbers). That is safe because every step is idempotent: a worker
+        lost mid-task makes the next worker run the unrecorded steps again,
+        which changes nothing (the charge, local before CANCELLABLE_CHARGE,
+        is keyed per order; see activities/payments.py). A failed attempt is
+        retried after a durable timer, not inside the worker
+        (``LOCAL_RETRY_THRESHOLD``): between attempts the workflow task ends,
+        so a cancel or ship reaches the workflow during a database outage
+        instead of waiting for the step to give up; and an attempt is cut off
+        after ``policies.LOCAL_STEP_TIMEOUT`` (see _db_step_timeout).
         """
         if self._local_steps:
             try:
@@ -357,20 +451,47 @@ class OrderWorkflow:
                 await run(policies.COMPENSATION_PERSISTENT)
                 break
             except ActivityError as err:
-                # Only a non-retryable failure gets here; a person has been
-                # told, and trying again later is still better than giving up.
+                # Only a non-retryable failure gets here: the step is refused
+                # the same way every time, so no retry fixes it; a person must
+                # (see "A compensation that is refused" in docs/ARCHITECTURE.md).
+                # It is still tried again later: giving up would keep the
+                # customer's money or the stock for good, and a fix deployed
+                # meanwhile (or a corrected record) lets the next try through.
                 workflow.logger.warning(
                     "order %s: %s failed again (%s); retrying later",
                     self._input.order_id,
                     step,
                     describe(err),
                 )
+                if workflow.patched(REPORT_STUCK_COMPENSATION):
+                    # The cause, on the order's timeline, where the operator
+                    # who answers the attention flag looks: one line per
+                    # distinct cause (the dedupe key holds it), not per try.
+                    await self._record_event("compensation.stuck", f"{step}: {describe(err)}")
                 await workflow.sleep(policies.COMPENSATION_PAUSE)
         await self._record_event("compensation.recovered", step)
         # Workflows that recovered before this change left the flag set; their
         # histories hold no marker here, so they replay without the clearing.
         if workflow.patched(CLEAR_ATTENTION_ON_RECOVERY):
             await self._clear_attention(step)
+
+    async def _recheck_charge(self) -> None:
+        """Refund once more, after any capture still on its way must have landed.
+
+        A charge that ended without an answer (a provider that never replied,
+        an attempt cut off by a cancel or a timeout) may still be captured:
+        the request can reach the provider after its caller gave up, or an
+        attempt cut off by its timeout may still run on some worker. The
+        refund already run closed the payment, so such a capture normally
+        refunds itself (``PaymentActivities._record_capture``); but not when
+        its answer is lost, or when that self-refund fails. So, once two
+        provider timeouts have passed, the refund runs again: idempotent, it
+        finds nothing to do, or finds the late capture at the provider (by the
+        charge's idempotency key) and gives the money back.
+        """
+        await workflow.sleep(timedelta(seconds=2 * self._input.provider_timeout_seconds))
+        await self._record_event("compensation.rechecked", "refund_payment")
+        await self._until_done("refund_payment", self._refund_payment)
 
     async def _release_stock(self, policy: RetryPolicy) -> None:
         await workflow.execute_activity_method(
@@ -480,24 +601,38 @@ class OrderWorkflow:
         self._check_transition(OrderStatus.CONFIRMED, "shipped")
         self._transition = "shipped"
         try:
-            # record_shipment also sets the order row to shipped.
-            await workflow.execute_activity_method(
-                OrderActivities.record_shipment,
-                ShipmentInput(self._input.order_id, request.carrier, request.tracking_number),
-                start_to_close_timeout=policies.DATABASE_STEP_TIMEOUT,
-                retry_policy=policies.DATABASE_STEP,
-            )
-            await workflow.execute_activity_method(
-                InventoryActivities.commit,
-                StockInput(self._input.order_id),
-                start_to_close_timeout=policies.DATABASE_STEP_TIMEOUT,
-                retry_policy=policies.DATABASE_STEP,
-            )
+            if workflow.patched(ATOMIC_SHIP):
+                # Shipment, stock commit and status in one transaction, retried
+                # until done: never shipped in the database but not here.
+                await workflow.execute_activity_method(
+                    ShippingActivities.ship,
+                    ShipmentInput(self._input.order_id, request.carrier, request.tracking_number),
+                    start_to_close_timeout=policies.DATABASE_STEP_TIMEOUT,
+                    retry_policy=policies.SHIPMENT,
+                )
+            else:
+                await self._ship_in_two_steps(request)
         finally:
             self._transition = None
         self._set_status(OrderStatus.SHIPPED)
         self._notify(NotificationKind.SHIPPED)
         return self.state()
+
+    async def _ship_in_two_steps(self, request: ShipRequest) -> None:
+        """Shipping before ATOMIC_SHIP, kept so older histories replay."""
+        # record_shipment also sets the order row to shipped.
+        await workflow.execute_activity_method(
+            OrderActivities.record_shipment,
+            ShipmentInput(self._input.order_id, request.carrier, request.tracking_number),
+            start_to_close_timeout=policies.DATABASE_STEP_TIMEOUT,
+            retry_policy=policies.DATABASE_STEP,
+        )
+        await workflow.execute_activity_method(
+            InventoryActivities.commit,
+            StockInput(self._input.order_id),
+            start_to_close_timeout=policies.DATABASE_STEP_TIMEOUT,
+            retry_policy=policies.DATABASE_STEP,
+        )
 
     @ship.validator
     def _validate_ship(self, request: ShipRequest) -> None:

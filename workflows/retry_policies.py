@@ -40,6 +40,11 @@ DATABASE_STEP = RetryPolicy(
 # Temporal retries it elsewhere, so it is kept short; a slow attempt that hits
 # it is simply retried (every step is idempotent).
 DATABASE_STEP_TIMEOUT = timedelta(seconds=5)
+# The same steps run as local activities (since CANCELLABLE_CHARGE): an
+# attempt then holds the workflow task, and no update (a cancel) is taken
+# until it ends, so an attempt is cut off after a second; it is retried after
+# a server timer, with the workflow task free in between.
+LOCAL_STEP_TIMEOUT = timedelta(seconds=1)
 
 PAYMENT = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -52,6 +57,18 @@ PAYMENT = RetryPolicy(
 # The pivot (confirming the order) only goes forward once money is captured:
 # it retries without limit rather than fail and undo a paid order.
 PIVOT = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    maximum_attempts=0,
+    non_retryable_error_types=[errors.INVALID_ORDER],
+)
+
+# Shipping records a fact of the physical world (the parcel has left): it is
+# retried until it is done, never given up half-way. Only an inconsistent
+# order row (InvalidOrder) stops it, and then nothing was written: the one
+# transaction is all or nothing.
+SHIPMENT = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=1),

@@ -42,13 +42,14 @@ class SagaStep:
 
 
 # Mirrors workflows/checkout.py (OrderWorkflow._run_steps and its notifier):
-# the four short database steps up to the pivot run as local activities, the
-# confirmation mail as a regular one. Change this list, and only this list,
+# the three short database steps up to the pivot run as local activities, the
+# charge (which may wait on the provider; CANCELLABLE_CHARGE) and the
+# confirmation mail as regular ones. Change this list, and only this list,
 # when the saga's steps change.
 SAGA_STEPS: tuple[SagaStep, ...] = (
     SagaStep("record_order", StepKind.LOCAL),
     SagaStep("reserve_stock", StepKind.LOCAL),
-    SagaStep("charge_payment", StepKind.LOCAL),
+    SagaStep("charge_payment", StepKind.REGULAR),
     SagaStep("confirm", StepKind.LOCAL),
     SagaStep("notify", StepKind.REGULAR),
 )
