@@ -19,10 +19,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from asgi_lifespan import LifespanManager
 from pydantic import SecretStr
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -92,9 +94,25 @@ _TABLES = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
 @pytest.fixture
 async def sessions(engine: AsyncEngine) -> SessionFactory:
     """A session factory over empty tables."""
-    async with engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE"))
+    # A module-scoped worker (the end-to-end stacks) may still be finishing
+    # the previous test's saga: its insert can deadlock with the TRUNCATE
+    # (each waits for a lock the other holds), and PostgreSQL then aborts
+    # one of them. The straggler's step is retried by Temporal; the TRUNCATE
+    # is retried here, a bounded number of times.
+    for attempt in range(1, _TRUNCATE_ATTEMPTS + 1):
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text(f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE"))
+            break
+        except DBAPIError as err:
+            if attempt == _TRUNCATE_ATTEMPTS or not isinstance(
+                err.orig, psycopg.errors.DeadlockDetected
+            ):
+                raise
     return create_session_factory(engine)
+
+
+_TRUNCATE_ATTEMPTS = 5
 
 
 # --- Keys and settings ----------------------------------------------------
