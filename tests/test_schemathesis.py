@@ -210,11 +210,26 @@ def _can_be_invalid(operation: Any) -> bool:
     if list(operation.body):
         return True
     for parameter in operation.iter_parameters():
-        schema = parameter.definition.get("schema", {})
+        schema = _without_null(parameter.definition.get("schema", {}))
         left_out_is_invalid = parameter.is_required and parameter.definition.get("in") != "path"
         if schema.get("type") != "string" or set(schema) - _ANY_STRING_KEYS or left_out_is_invalid:
             return True
     return False
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional parameter's schema (``anyOf: [X, {type: null}]``) as X.
+
+    A query parameter or header cannot be sent as JSON null: leaving it out
+    is how a client sends "none", so the null branch admits no invalid input.
+    """
+    branches = schema.get("anyOf")
+    if not isinstance(branches, list):
+        return schema
+    kept = [b for b in branches if b != {"type": "null"}]
+    if len(kept) != 1 or len(kept) == len(branches):
+        return schema
+    return {**kept[0], **{k: v for k, v in schema.items() if k != "anyOf"}}
 
 
 def fuzz(target: Target, max_examples: int) -> tuple[int, list[str]]:
