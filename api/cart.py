@@ -92,7 +92,10 @@ async def checkout(
     body: CartCheckoutCreate,
     response: Response,
 ) -> OrderPublic:
-    """Order the cart's lines, as POST /orders would; the cart empties once it is confirmed."""
+    """Order the cart's lines as POST /orders would (409 if the cart is empty).
+
+    The cart is emptied of what was ordered once the order is confirmed.
+    """
     placement = await checkout_cart(
         resources.sessions,
         client,

@@ -241,7 +241,8 @@ async def _checkout_body(
     else:
         cart = await _lines(session, user_id)
         if not cart.lines:
-            raise ProblemError(422, "the cart is empty", code="cart-empty")
+            # The cart's state, not the request, is what is wrong: a conflict.
+            raise ProblemError(409, "the cart is empty", code="cart-empty")
         items = [
             {"product_id": str(line.product.id), "quantity": line.quantity} for line in cart.lines
         ]

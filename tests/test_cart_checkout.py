@@ -157,7 +157,7 @@ async def test_refusals_come_from_the_order_rules_and_keep_the_cart(
     stack: Stack, sessions: SessionFactory, headers: dict[str, str]
 ) -> None:
     empty = await _checkout(stack, headers)
-    assert empty.status_code == 422
+    assert empty.status_code == 409
     assert empty.json()["type"] == "cart-empty"
 
     withdrawn = await create_product(sessions)

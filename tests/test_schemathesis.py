@@ -141,6 +141,9 @@ BUSINESS_REFUSALS = [
     # the catalog; the contract answers 422 naming the line.
     ("POST /orders", re.compile(r"items\[\d+\]\.product_id"), "product"),
     ("POST /orders", re.compile(r"items"), "currency"),
+    # The cart's lines go through the same rules (a product withdrawn since).
+    ("POST /cart/checkout", re.compile(r"items\[\d+\]\.product_id"), "product"),
+    ("POST /cart/checkout", re.compile(r"items"), "currency"),
     # Mail to reserved domains (.test, .invalid, .local...) can never arrive,
     # and order mail is how customers hear about their orders.
     ("POST /auth/register", re.compile(r"email"), "special-use or reserved"),

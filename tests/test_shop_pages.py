@@ -1,0 +1,188 @@
+"""The shop's pages without a browser: sessions, CSRF, CSP, error pages and offline docs.
+
+The buying flow in a real browser is in tests/test_shop_browser.py.
+"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import httpx
+import pytest
+
+from api.web.csrf import CSRF_COOKIE
+from api.web.session import SESSION_COOKIE
+from core.db import SessionFactory
+from tests.factories import DEFAULT_PASSWORD, create_product, create_user
+
+HTML = {"Accept": "text/html,application/xhtml+xml"}
+TEMPLATES = Path(__file__).parent.parent / "api" / "web" / "templates"
+
+
+def _token(page: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert found, "the page has no CSRF field"
+    return found.group(1)
+
+
+async def _log_in(api: httpx.AsyncClient, email: str) -> httpx.Response:
+    page = await api.get("/shop/login", headers=HTML)
+    return await api.post(
+        "/shop/login",
+        data={"csrf_token": _token(page.text), "email": email, "password": DEFAULT_PASSWORD},
+        headers=HTML,
+    )
+
+
+class _Assets(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+        self.inline_scripts = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        for name in ("src", "href"):
+            if values.get(name) and tag in ("script", "link", "img"):
+                self.urls.append(values[name] or "")
+        if tag == "script" and not values.get("src"):
+            self.inline_scripts += 1
+
+
+async def test_pages_carry_a_csp_without_inline_script(
+    api: httpx.AsyncClient, sessions: SessionFactory
+) -> None:
+    await create_product(sessions)
+    response = await api.get("/", headers=HTML)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    parser = _Assets()
+    parser.feed(response.text)
+    assert parser.inline_scripts == 0
+
+
+def test_templates_hold_no_inline_script_or_handlers() -> None:
+    for template in TEMPLATES.glob("*.html"):
+        text = template.read_text()
+        assert not re.search(r"<script(?![^>]*\ssrc=)", text), template.name
+        assert not re.search(r"\son[a-z]+\s*=", text), template.name
+        assert "style=" not in text, template.name
+
+
+async def test_a_form_posted_without_its_csrf_token_is_refused(
+    api: httpx.AsyncClient, sessions: SessionFactory
+) -> None:
+    user = await create_user(sessions)
+    await api.get("/shop/login", headers=HTML)  # the browser has its CSRF cookie
+    for data in (
+        {"email": user.email, "password": DEFAULT_PASSWORD},
+        {"email": user.email, "password": DEFAULT_PASSWORD, "csrf_token": "forged"},
+    ):
+        refused = await api.post("/shop/login", data=data, headers=HTML)
+        assert refused.status_code == 403
+        assert refused.headers["content-type"].startswith("text/html")
+        assert SESSION_COOKIE not in refused.cookies
+    assert (await _log_in(api, user.email)).status_code == 303
+
+
+async def test_a_token_from_another_browser_is_refused(
+    api: httpx.AsyncClient, sessions: SessionFactory
+) -> None:
+    user = await create_user(sessions)
+    token = _token((await api.get("/shop/login", headers=HTML)).text)
+    api.cookies.set(CSRF_COOKIE, "another-browser-secret")
+    refused = await api.post(
+        "/shop/login",
+        data={"csrf_token": token, "email": user.email, "password": DEFAULT_PASSWORD},
+        headers=HTML,
+    )
+    assert refused.status_code == 403
+
+
+async def test_the_session_cookie_is_httponly_and_lax_and_logout_revokes_it(
+    api: httpx.AsyncClient, sessions: SessionFactory
+) -> None:
+    user = await create_user(sessions)
+    logged_in = await _log_in(api, user.email)
+    assert logged_in.status_code == 303
+    cookie = next(
+        h for h in logged_in.headers.get_list("set-cookie") if h.startswith(SESSION_COOKIE + "=")
+    )
+    assert "HttpOnly" in cookie
+    assert "SameSite=lax" in cookie or "SameSite=Lax" in cookie
+    session_value = api.cookies[SESSION_COOKIE]
+    profile = await api.get("/shop/profile", headers=HTML)
+    assert profile.status_code == 200
+
+    out = await api.post("/shop/logout", data={"csrf_token": _token(profile.text)}, headers=HTML)
+    assert out.status_code == 303
+
+    # The old cookie value, sent again, no longer logs anyone in.
+    api.cookies.set(SESSION_COOKIE, session_value)
+    again = await api.get("/shop/profile", headers=HTML)
+    assert again.status_code == 303
+    assert again.headers["location"].startswith("/shop/login")
+
+
+async def test_errors_are_pages_for_browsers_and_problems_for_json_clients(
+    api: httpx.AsyncClient,
+) -> None:
+    page = await api.get("/no/such/page", headers=HTML)
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "/no/such/page" not in page.text
+    problem = await api.get("/no/such/page", headers={"Accept": "application/json"})
+    assert problem.status_code == 404
+    assert problem.headers["content-type"] == "application/problem+json"
+    missing = await api.get("/shop/products/not-a-product", headers=HTML)
+    assert missing.status_code == 404
+    assert "not-a-product" not in missing.text
+
+
+async def test_pages_that_need_a_customer_send_visitors_to_log_in(
+    api: httpx.AsyncClient,
+) -> None:
+    for path in ("/shop/cart", "/shop/checkout", "/shop/orders", "/shop/profile"):
+        response = await api.get(path, headers=HTML)
+        assert response.status_code == 303, path
+        assert response.headers["location"] == f"/shop/login?next={path}"
+
+
+async def test_login_never_redirects_to_another_site(
+    api: httpx.AsyncClient, sessions: SessionFactory
+) -> None:
+    user = await create_user(sessions)
+    page = await api.get("/shop/login?next=//evil.example/", headers=HTML)
+    response = await api.post(
+        "/shop/login",
+        data={
+            "csrf_token": _token(page.text),
+            "email": user.email,
+            "password": DEFAULT_PASSWORD,
+            "next": "//evil.example/",
+        },
+        headers=HTML,
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/"
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+async def test_api_docs_load_only_same_origin_assets(api: httpx.AsyncClient, path: str) -> None:
+    page = await api.get(path)
+    assert page.status_code == 200
+    parser = _Assets()
+    parser.feed(page.text)
+    assert parser.urls, "the docs page loads no assets"
+    for url in parser.urls:
+        assert url.startswith("/") and not url.startswith("//"), url
+        asset = await api.get(url)
+        assert asset.status_code == 200, url
+        assert len(asset.content) > 1000, url
+    # Nothing else in the page points at another origin either.
+    assert not re.search(r"https?://", page.text.replace("http://testserver", ""))
