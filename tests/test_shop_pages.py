@@ -186,3 +186,11 @@ async def test_api_docs_load_only_same_origin_assets(api: httpx.AsyncClient, pat
         assert len(asset.content) > 1000, url
     # Nothing else in the page points at another origin either.
     assert not re.search(r"https?://", page.text.replace("http://testserver", ""))
+
+
+async def test_each_browser_gets_its_own_csrf_secret(api: httpx.AsyncClient) -> None:
+    first = await api.get("/shop/login", headers=HTML)
+    api.cookies.clear()
+    second = await api.get("/shop/login", headers=HTML)
+    assert first.cookies[CSRF_COOKIE] != second.cookies[CSRF_COOKIE]
+    assert _token(first.text) != _token(second.text)
