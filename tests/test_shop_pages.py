@@ -11,10 +11,17 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.responses import Response
+from sqlalchemy import func, text, update
 
+from api.cart_store import set_line
 from api.web.csrf import CSRF_COOKIE
-from api.web.session import SESSION_COOKIE
+from api.web.session import SESSION_COOKIE, set_session
 from core.db import SessionFactory
+from core.models import Order, Product, User
+from core.seed import DEMO_PRODUCTS, seed_catalog
+from core.settings import Settings
+from tests import order_factory
 from tests.factories import DEFAULT_PASSWORD, create_product, create_user
 
 HTML = {"Accept": "text/html,application/xhtml+xml"}
@@ -194,3 +201,177 @@ async def test_each_browser_gets_its_own_csrf_secret(api: httpx.AsyncClient) -> 
     second = await api.get("/shop/login", headers=HTML)
     assert first.cookies[CSRF_COOKIE] != second.cookies[CSRF_COOKIE]
     assert _token(first.text) != _token(second.text)
+
+
+def test_session_cookies_are_secure_outside_dev_mode(settings: Settings) -> None:
+    production = settings.model_copy(update={"mode": "production"})
+    for chosen, secure in ((settings, False), (production, True)):
+        response = Response()
+        set_session(response, chosen, "token", 60)
+        cookie = response.headers["set-cookie"]
+        assert ("Secure" in cookie) is secure
+        assert "HttpOnly" in cookie
+
+
+async def test_catalog_filters_come_from_the_data_and_pages_are_linked(
+    api: httpx.AsyncClient, sessions: SessionFactory
+) -> None:
+    await seed_catalog(sessions)
+    page = await api.get("/", headers=HTML)
+    # Every category of the data is offered, and nothing else.
+    offered = set(re.findall(r'<option value="([^"]+)"', page.text))
+    assert offered == {p.category for p in DEMO_PRODUCTS}
+
+    books = await api.get("/?category=books", headers=HTML)
+    names = set(re.findall(r'<h2 id="p-[^"]+"><a [^>]+>([^<]+)</a>', books.text))
+    assert names == {p.name for p in DEMO_PRODUCTS if p.category == "books"}
+
+    in_stock = await api.get("/?in_stock=1", headers=HTML)
+    assert "Out of stock" not in in_stock.text
+    assert "Out of stock" in page.text
+
+    # One more than a page holds: the pages link to each other.
+    await create_product(sessions, category="books")
+    first = await api.get("/", headers=HTML)
+    assert 'rel="next"' in first.text
+    second = await api.get("/?page=2", headers=HTML)
+    assert 'rel="prev"' in second.text
+    assert 'rel="next"' not in second.text
+    assert len(re.findall(r'<article class="card"', second.text)) == 1
+    # Text the catalog refuses is ignored, not echoed or failed on.
+    odd = await api.get("/?q=%00%00", headers=HTML)
+    assert odd.status_code == 200
+
+
+async def test_the_cart_page_shows_repriced_and_withdrawn_products(
+    api: httpx.AsyncClient, sessions: SessionFactory
+) -> None:
+    user = await create_user(sessions)
+    await _log_in(api, user.email)
+    repriced = await create_product(sessions, price=1000)
+    withdrawn = await create_product(sessions, price=500)
+    for product in (repriced, withdrawn):
+        await set_line(sessions, user.id, product.id, 1)
+    async with sessions() as session, session.begin():
+        await session.execute(update(Product).where(Product.id == repriced.id).values(price=1250))
+        await session.execute(
+            update(Product).where(Product.id == withdrawn.id).values(active=False)
+        )
+    cart = await api.get("/shop/cart", headers=HTML)
+    assert "Price changed from USD 10.00 to USD 12.50." in cart.text
+    assert "No longer for sale" in cart.text
+    assert "USD 12.50" in re.sub(r"\s+", " ", cart.text)
+
+
+async def test_the_cart_survives_logging_out_and_in(
+    api: httpx.AsyncClient, sessions: SessionFactory
+) -> None:
+    user = await create_user(sessions)
+    product = await create_product(sessions)
+    page = await api.get("/shop/login", headers=HTML)
+    await _log_in(api, user.email)
+    product_page = await api.get(f"/shop/products/{product.id}", headers=HTML)
+    added = await api.post(
+        f"/shop/cart/items/{product.id}",
+        data={"csrf_token": _token(product_page.text), "quantity": "2", "add": "1"},
+        headers=HTML,
+    )
+    assert added.status_code == 303
+    cart = await api.get("/shop/cart", headers=HTML)
+    await api.post("/shop/logout", data={"csrf_token": _token(cart.text)}, headers=HTML)
+    assert page.status_code == 200
+
+    await _log_in(api, user.email)
+    again = await api.get("/shop/cart", headers=HTML)
+    assert 'value="2"' in again.text
+
+
+async def test_someone_elses_order_page_is_not_found(
+    api: httpx.AsyncClient, sessions: SessionFactory
+) -> None:
+    order = await order_factory.create_order(sessions)
+    stranger = await create_user(sessions)
+    await _log_in(api, stranger.email)
+    for path in (f"/shop/orders/{order.id}", f"/shop/orders/{order.id}/live"):
+        response = await api.get(path, headers=HTML)
+        assert response.status_code == 404, path
+        assert str(order.id) not in response.text
+
+
+async def test_my_orders_are_newest_first(api: httpx.AsyncClient, sessions: SessionFactory) -> None:
+    user = await create_user(sessions)
+    older = await order_factory.create_order(sessions, customer=user)
+    newer = await order_factory.create_order(sessions, customer=user)
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(Order)
+            .where(Order.id == older.id)
+            .values(created_at=func.now() - text("interval '1 day'"))
+        )
+    await _log_in(api, user.email)
+    page = (await api.get("/shop/orders", headers=HTML)).text
+    assert page.index(f"/shop/orders/{newer.id}") < page.index(f"/shop/orders/{older.id}")
+
+
+async def test_profile_edits_use_the_profile_rules(
+    api: httpx.AsyncClient, sessions: SessionFactory
+) -> None:
+    user = await create_user(sessions)
+    await _log_in(api, user.email)
+    page = await api.get("/shop/profile", headers=HTML)
+    saved = await api.post(
+        "/shop/profile",
+        data={"csrf_token": _token(page.text), "name": "Grace Hopper", "phone": "+1 555 0100"},
+        headers=HTML,
+    )
+    assert saved.status_code == 200
+    async with sessions() as session:
+        stored = await session.get(User, user.id)
+        assert stored is not None
+        assert (stored.name, stored.phone) == ("Grace Hopper", "+1 555 0100")
+
+    wrong = await api.post(
+        "/shop/profile/password",
+        data={
+            "csrf_token": _token(saved.text),
+            "current_password": "not-the-password",
+            "new_password": "a-brand-new-passphrase",
+        },
+        headers=HTML,
+    )
+    # The same refusal as POST /users/me/password, and nothing typed comes back.
+    assert wrong.status_code == 403
+    assert "not-the-password" not in wrong.text
+    assert "a-brand-new-passphrase" not in wrong.text
+
+    changed = await api.post(
+        "/shop/profile/password",
+        data={
+            "csrf_token": _token(wrong.text),
+            "current_password": DEFAULT_PASSWORD,
+            "new_password": "a-brand-new-passphrase",
+        },
+        headers=HTML,
+    )
+    # Logged in afresh: the change revoked every earlier token, this one's too.
+    assert changed.status_code == 303
+    assert (await api.get("/shop/profile", headers=HTML)).status_code == 200
+
+
+async def test_registration_refusals_never_echo_what_was_typed(
+    api: httpx.AsyncClient, sessions: SessionFactory
+) -> None:
+    page = await api.get("/shop/register", headers=HTML)
+    refused = await api.post(
+        "/shop/register",
+        data={
+            "csrf_token": _token(page.text),
+            "name": "Marker-Name-1234",
+            "email": "not-an-email-5678",
+            "password": "short",
+        },
+        headers=HTML,
+    )
+    assert refused.status_code == 422
+    for typed in ("Marker-Name-1234", "not-an-email-5678", 'value="short"'):
+        assert typed not in refused.text
