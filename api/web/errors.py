@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Request, Any], Response | Awaitable[Response]]
 
 _PAGES = {
+    401: ("Please log in", "This needs an account. Log in from the top of the page."),
     403: ("Not allowed", "This action is not allowed. Go back, reload the page and try again."),
     404: ("Page not found", "There is nothing here. It may have moved or never existed."),
     500: ("Something went wrong", "Our mistake. Please try again in a moment."),
