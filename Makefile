@@ -27,9 +27,12 @@ dev: install
 	$(RUN) ordersaga dev
 
 # The browser tests drive Debian's Chromium (Playwright cannot download its
-# own build here); installed when missing, which works as root on CI.
+# own build here); installed when missing: as root, or through sudo. A
+# preinstalled Google Chrome (hosted CI runners) is used as it is.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 chromium:
-	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	@command -v chromium >/dev/null || command -v google-chrome >/dev/null \
+		|| ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium)
 
 # The whole suite: lint, types, then tests (fast cases; see test-full).
 test: install lint typecheck chromium

@@ -35,7 +35,8 @@ from core.settings import Settings
 from tests.e2e import ADDRESS, free_port, running_stack
 from tests.factories import DEFAULT_PASSWORD, create_user
 
-CHROMIUM = os.environ.get("ORDERSAGA_CHROMIUM", "/usr/bin/chromium")
+# Debian's chromium (what `make test` installs), else a Chrome already there.
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 # Long enough for a saga on a busy 2-core machine (Playwright's expect polls until then).
 SAGA_MS = 45_000
 DESKTOP = {"width": 1280, "height": 900}
@@ -85,14 +86,24 @@ async def shop(
             await serving
 
 
+def _chromium() -> str:
+    chosen = os.environ.get("ORDERSAGA_CHROMIUM")
+    if chosen:
+        return chosen
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.fail("chromium is not installed: `make test` installs Debian's chromium package")
+
+
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.fail("chromium is not installed: `make test` installs Debian's chromium package")
+    executable = _chromium()
     async with async_playwright() as playwright:
+        # Playwright cannot download its own browser build here: use the system's.
         launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
-            args=["--no-sandbox"],
+            executable_path=executable, args=["--no-sandbox"]
         )
         yield launched
         await launched.close()

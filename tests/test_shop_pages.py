@@ -375,3 +375,20 @@ async def test_registration_refusals_never_echo_what_was_typed(
     assert refused.status_code == 422
     for typed in ("Marker-Name-1234", "not-an-email-5678", 'value="short"'):
         assert typed not in refused.text
+
+
+async def test_a_withdrawn_product_cannot_be_added_but_the_cart_page_says_why(
+    api: httpx.AsyncClient, sessions: SessionFactory
+) -> None:
+    user = await create_user(sessions)
+    await _log_in(api, user.email)
+    withdrawn = await create_product(sessions, active=False)
+    cart = await api.get("/shop/cart", headers=HTML)
+    refused = await api.post(
+        f"/shop/cart/items/{withdrawn.id}",
+        data={"csrf_token": _token(cart.text), "quantity": "1"},
+        headers=HTML,
+    )
+    # The cart's own refusal (404 product-not-found), shown on the cart page.
+    assert refused.status_code == 404
+    assert "not for sale any more" in refused.text

@@ -50,6 +50,11 @@ _REFUSALS = {
     "idempotency-key": "This form was already used. Please reload the page.",
 }
 
+_LINE_REFUSALS = {
+    "product-not-found": "This product is not for sale any more. You can remove it.",
+    "cart-full": "Your cart is full. Check out or remove something first.",
+}
+
 
 def _product_id(value: str) -> uuid.UUID:
     try:
@@ -81,7 +86,14 @@ async def set_cart_line(
         current = await read_cart(resources.sessions, user.user_id)
         held = next((line.quantity for line in current.lines if line.product.id == pid), 0)
         quantity = min(held + quantity, MAX_QUANTITY)
-    await set_line(resources.sessions, user.user_id, pid, quantity)
+    try:
+        await set_line(resources.sessions, user.user_id, pid, quantity)
+    except ProblemError as err:
+        cart = await read_cart(resources.sessions, user.user_id)
+        error = _LINE_REFUSALS.get(err.code or "", "The cart could not be changed.")
+        return await render(
+            request, "cart.html", user, status_code=err.status_code, cart=cart, error=error
+        )
     return RedirectResponse("/shop/cart", status_code=303)
 
 
