@@ -11,10 +11,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from fastapi.responses import Response
 from sqlalchemy import func, text, update
 
 from api.cart_store import set_line
+from api.main import create_app
 from api.web.csrf import CSRF_COOKIE
 from api.web.session import SESSION_COOKIE, set_session
 from core.db import SessionFactory
@@ -392,3 +394,25 @@ async def test_a_withdrawn_product_cannot_be_added_but_the_cart_page_says_why(
     # The cart's own refusal (404 product-not-found), shown on the cart page.
     assert refused.status_code == 404
     assert "not for sale any more" in refused.text
+
+
+async def test_an_unexpected_error_is_a_friendly_page_for_browsers(
+    settings: Settings, sessions: SessionFactory
+) -> None:
+    app = create_app(settings)
+
+    @app.get("/boom", include_in_schema=False)
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            page = await client.get("/boom", headers=HTML)
+            problem = await client.get("/boom", headers={"Accept": "application/json"})
+    assert page.status_code == 500
+    assert page.headers["content-type"].startswith("text/html")
+    assert "secret internals" not in page.text
+    assert problem.status_code == 500
+    assert problem.headers["content-type"] == "application/problem+json"
+    assert problem.json()["type"] == "internal-error"
