@@ -21,8 +21,10 @@ from pathlib import Path
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from psycopg.errors import DeadlockDetected
 from pydantic import SecretStr
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
@@ -92,8 +94,17 @@ _TABLES = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
 @pytest.fixture
 async def sessions(engine: AsyncEngine) -> SessionFactory:
     """A session factory over empty tables."""
-    async with engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE"))
+    # A module-scoped worker may still be finishing the previous test's saga
+    # (its notifications): TRUNCATE can deadlock with it, and PostgreSQL then
+    # aborts one side. Only ours is retried here, a bounded number of times.
+    for attempt in range(5):
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text(f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE"))
+            break
+        except DBAPIError as err:
+            if not isinstance(err.orig, DeadlockDetected) or attempt == 4:
+                raise
     return create_session_factory(engine)
 
 
