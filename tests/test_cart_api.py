@@ -6,14 +6,17 @@ Checkout and the cart's fate after it are in tests/test_cart_checkout.py
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import httpx
 from sqlalchemy import update
 
+from api.cart_store import read_cart, set_line
 from core.db import SessionFactory
-from core.models import Product
+from core.models import CartCheckout, Order, OrderStatus, Payment, PaymentStatus, Product
 from core.settings import Settings
+from tests import order_factory
 from tests.factories import auth_header, create_product, create_user
 
 
@@ -139,3 +142,81 @@ async def test_delete_empties_the_cart_and_carts_are_per_user(
 async def test_the_cart_needs_a_token(api: httpx.AsyncClient) -> None:
     assert (await api.get("/cart")).status_code == 401
     assert (await api.delete("/cart")).status_code == 401
+
+
+async def _cart_order(
+    sessions: SessionFactory, quantity_in_cart: int, ordered: int
+) -> tuple[uuid.UUID, Product, Order]:
+    """A user whose cart holds a product, and a cart checkout of ``ordered`` of it."""
+    user = await create_user(sessions)
+    product = await create_product(sessions)
+    order = await order_factory.create_order(sessions, customer=user, lines=[(product, ordered)])
+    await set_line(sessions, user.id, product.id, quantity_in_cart)
+    async with sessions() as session, session.begin():
+        session.add(
+            CartCheckout(
+                user_id=user.id,
+                idempotency_key=order.idempotency_key,
+                request_fingerprint=order.request_fingerprint,
+                items=[{"product_id": str(product.id), "quantity": ordered}],
+            )
+        )
+    return user.id, product, order
+
+
+async def _settle(
+    sessions: SessionFactory,
+    order: Order,
+    status: OrderStatus,
+    payment: PaymentStatus = PaymentStatus.PENDING,
+) -> None:
+    async with sessions() as session, session.begin():
+        await session.execute(update(Order).where(Order.id == order.id).values(status=status))
+        await session.execute(
+            update(Payment).where(Payment.order_id == order.id).values(status=payment)
+        )
+
+
+async def _quantity(sessions: SessionFactory, user_id: uuid.UUID) -> int:
+    return (await read_cart(sessions, user_id)).count
+
+
+async def test_the_cart_waits_while_its_order_is_pending(sessions: SessionFactory) -> None:
+    user_id, _, _ = await _cart_order(sessions, quantity_in_cart=5, ordered=2)
+    assert await _quantity(sessions, user_id) == 5
+
+
+async def test_an_order_cancelled_after_capture_was_bought_one_cancelled_before_was_not(
+    sessions: SessionFactory,
+) -> None:
+    paid, _, paid_order = await _cart_order(sessions, quantity_in_cart=5, ordered=2)
+    await _settle(sessions, paid_order, OrderStatus.CANCELLED, PaymentStatus.REFUNDED)
+    assert await _quantity(sessions, paid) == 3
+
+    unpaid, _, unpaid_order = await _cart_order(sessions, quantity_in_cart=5, ordered=2)
+    await _settle(sessions, unpaid_order, OrderStatus.CANCELLED, PaymentStatus.VOIDED)
+    assert await _quantity(sessions, unpaid) == 5
+
+
+async def test_an_order_from_another_request_with_the_same_key_leaves_the_cart(
+    sessions: SessionFactory,
+) -> None:
+    user_id, _, order = await _cart_order(sessions, quantity_in_cart=5, ordered=2)
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(CartCheckout)
+            .where(CartCheckout.user_id == user_id)
+            .values(request_fingerprint="f" * 64)
+        )
+    await _settle(sessions, order, OrderStatus.CONFIRMED, PaymentStatus.CAPTURED)
+    assert await _quantity(sessions, user_id) == 5
+
+
+async def test_a_confirmed_order_is_taken_out_once_under_concurrent_reads(
+    sessions: SessionFactory,
+) -> None:
+    user_id, _, order = await _cart_order(sessions, quantity_in_cart=9, ordered=2)
+    await _settle(sessions, order, OrderStatus.CONFIRMED, PaymentStatus.CAPTURED)
+    counts = await asyncio.gather(*(_quantity(sessions, user_id) for _ in range(4)))
+    assert counts == [7, 7, 7, 7]
+    assert await _quantity(sessions, user_id) == 7
