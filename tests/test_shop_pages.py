@@ -416,3 +416,16 @@ async def test_an_unexpected_error_is_a_friendly_page_for_browsers(
     assert problem.status_code == 500
     assert problem.headers["content-type"] == "application/problem+json"
     assert problem.json()["type"] == "internal-error"
+
+
+async def test_a_login_form_postgresql_cannot_store_is_refused_as_the_json_login_would(
+    api: httpx.AsyncClient,
+) -> None:
+    page = await api.get("/shop/login", headers=HTML)
+    refused = await api.post(
+        "/shop/login",
+        data={"csrf_token": _token(page.text), "email": "a\x00b@example.com", "password": "x"},
+        headers=HTML,
+    )
+    assert refused.status_code == 422
+    assert "text/html" in refused.headers["content-type"]

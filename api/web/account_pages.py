@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from api.auth import profile, routes
 from api.auth.accounts import EmailTaken, WeakPassword, create_user
-from api.auth.schemas import PasswordChange, UserCreate, UserUpdate
+from api.auth.schemas import LoginRequest, PasswordChange, UserCreate, UserUpdate
 from api.auth.throttle import UnknownEmailThrottle, unknown_email_throttle
 from api.deps import ResourcesDep, SessionDep
 from api.errors import ProblemError
@@ -52,8 +52,14 @@ async def login(request: Request, resources: ResourcesDep) -> Response:
     data = await posted(request)
     next_path = safe_next(data.get("next"))
     try:
-        return await _logged_in(
-            request, resources, data.get("email", ""), data.get("password", ""), next_path
+        # The JSON login's own rules (lengths, no NUL) before anything is looked up.
+        body = LoginRequest.model_validate(
+            {"email": data.get("email", ""), "password": data.get("password", "")}
+        )
+        return await _logged_in(request, resources, body.email, body.password, next_path)
+    except ValidationError:
+        return await render(
+            request, "login.html", None, status_code=422, next=next_path, error="invalid"
         )
     except ProblemError as err:
         # Wrong email or password, or throttled: one message, never which.
