@@ -22,7 +22,14 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Route,
+    async_playwright,
+    expect,
+)
 from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
@@ -305,3 +312,24 @@ async def test_keyboard_only_log_in_and_add_to_cart_at_phone_width(
     await page.get_by_role("button", name="Add to cart").focus()
     await page.keyboard.press("Enter")
     await expect(page.get_by_role("article", name="Wireless Mouse")).to_be_visible()
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+async def test_the_api_docs_render_with_the_network_off(
+    page: Page, context: BrowserContext, shop: Shop, path: str
+) -> None:
+    offsite: list[str] = []
+
+    async def same_origin_only(route: Route) -> None:
+        if route.request.url.startswith(shop.url):
+            await route.continue_()
+        else:  # the network is "off": anything else fails, as without a connection
+            offsite.append(route.request.url)
+            await route.abort()
+
+    await context.route("**/*", same_origin_only)
+    await page.goto(path)
+    # Both UIs show the API's title once they have loaded and read /openapi.json.
+    await expect(page.get_by_role("heading", name=re.compile("ordersaga")).first).to_be_visible()
+    await expect(page.get_by_text("/cart/checkout").first).to_be_attached()
+    assert offsite == []
