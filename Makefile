@@ -11,7 +11,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 RUN := $(UV) run --frozen
 
-.PHONY: dev test test-full lint typecheck fmt install record-histories clean
+.PHONY: dev test test-full lint typecheck fmt install record-histories screenshots chromium clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -26,12 +26,24 @@ install: $(VENV)/.installed
 dev: install
 	$(RUN) ordersaga dev
 
+# The browser tests drive Debian's Chromium (Playwright cannot download its
+# own build here); installed when missing: as root, or through sudo. A
+# preinstalled Google Chrome (hosted CI runners) is used as it is.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium:
+	@command -v chromium >/dev/null || command -v google-chrome >/dev/null \
+		|| ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium)
+
 # The whole suite: lint, types, then tests (fast cases; see test-full).
-test: install lint typecheck
+test: install lint typecheck chromium
 	$(RUN) pytest -q
 
+# The shop's screenshots in the README, taken by the browser tests.
+screenshots: install chromium
+	ORDERSAGA_SCREENSHOTS=docs/screenshots $(RUN) pytest -q tests/test_shop_browser.py
+
 # The longer matrices (marked slow) on top of the fast suite.
-test-full: install
+test-full: install chromium
 	$(RUN) pytest -q --run-slow
 
 lint: install

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from api import metrics
+from api.docs import install_offline_docs
 from api.errors import BodySizeLimit, install_error_handlers
 from api.keys import signing_keys, static_verification_keys
 from api.request_context import RequestContextMiddleware
@@ -124,7 +125,9 @@ def build_app(
                 task.cancel()
             await resources.engine.dispose()
 
-    app = FastAPI(title=title, lifespan=lifespan)
+    # docs_url/redoc_url off: FastAPI's own load their assets from a CDN.
+    app = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None)
+    install_offline_docs(app)
     app.state.use_temporal = use_temporal
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

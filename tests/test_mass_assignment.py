@@ -22,7 +22,7 @@ from temporalio.client import Client
 
 from api.main import create_app
 from core.db import SessionFactory
-from core.models import Role
+from core.models import CartItem, Role
 from core.settings import Settings
 from tests import order_factory
 from tests.e2e import api_client, order_body
@@ -119,6 +119,20 @@ def write_routes(product_id: str) -> list[WriteRoute]:
             {"sku": "NEW-1", "name": "New", "category": "c", "price": 100, "currency": "USD"},
             ("id", "reserved", "created_at"),
         ),
+        WriteRoute(
+            "PUT",
+            "/cart/items/{product_id}",
+            "customer",
+            {"quantity": 1},
+            ("price", "unit_price", "currency", "price_when_added", "available", "user_id"),
+        ),
+        WriteRoute(
+            "POST",
+            "/cart/checkout",
+            "customer",
+            {k: v for k, v in order_body((product_id, 1)).items() if k != "items"},
+            ("items", *SERVER_DECIDES_ORDER[1:5], "customer_id", "payment.amount"),
+        ),
         # sku and currency are fixed once a product exists: past orders and
         # the stock ledger refer to them.
         WriteRoute(
@@ -173,7 +187,7 @@ class Caller:
 
     async def send(self, route: WriteRoute, body: dict[str, Any]) -> httpx.Response:
         headers = dict(self.headers[route.who])
-        if route.label == "POST /orders":
+        if route.label in ("POST /orders", "POST /cart/checkout"):
             headers["Idempotency-Key"] = str(uuid.uuid4())
         path = route.path.format(order_id=self.ids.order, product_id=self.ids.product)
         return await self.api.request(route.method, path, json=body, headers=headers)
@@ -187,6 +201,17 @@ async def client(
     admin = await create_user(sessions, role=Role.ADMIN)
     product = await create_product(sessions, price=1250)
     order = await order_factory.create_order(sessions, customer=customer, lines=[(product, 1)])
+    # Something to check out, so the control request of POST /cart/checkout is no 422.
+    async with sessions() as session, session.begin():
+        session.add(
+            CartItem(
+                user_id=customer.id,
+                product_id=product.id,
+                quantity=1,
+                price_seen=1250,
+                currency_seen="USD",
+            )
+        )
     app_settings = settings.model_copy(update={"task_queue": task_queue})
     async with api_client(app_settings, temporal_client) as api:
         yield Caller(

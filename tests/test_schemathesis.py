@@ -154,12 +154,21 @@ def _always(case: Any) -> bool:
 
 
 # Refusals of schema-valid requests that the contract demands but no JSON
+_LINE_OR_ITEMS = re.compile(r"items\[\d+\]\.product_id|items")
+
 # Schema can state: (operation, problem type, failing field, when allowed).
 BUSINESS_REFUSALS: list[tuple[str, str, re.Pattern[str], Callable[[Any], bool]]] = [
     # Whether a product with this id exists and is for sale, and whether an
     # order's products share a currency, is known only to the catalog; the
     # contract answers 422 invalid-order naming the line.
     ("POST /orders", "invalid-order", re.compile(r"items\[\d+\]\.product_id|items"), _always),
+    # The cart's lines go through the same rules (a product withdrawn since).
+    (
+        "POST /cart/checkout",
+        "invalid-order",
+        re.compile(r"items\[\d+\]\.product_id|items"),
+        _always,
+    ),
     ("POST /auth/register", "validation-error", re.compile(r"email"), _special_use_email),
 ]
 

@@ -1,6 +1,7 @@
 """ORM models. Importing this package registers every table on ``Base.metadata``."""
 
 from core.models.base import Base
+from core.models.carts import CartCheckout, CartItem
 from core.models.catalog import MovementKind, Product, StockMovement
 from core.models.mail import CaughtMail
 from core.models.notifications import Notification, NotificationStatus
@@ -24,6 +25,8 @@ from core.models.users import LoginFailure, RevokedToken, Role, User
 
 __all__ = [
     "Base",
+    "CartCheckout",
+    "CartItem",
     "CaughtMail",
     "LoginFailure",
     "MovementKind",

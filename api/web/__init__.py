@@ -1,0 +1,32 @@
+"""The storefront: server-rendered shop pages served by the API process at ``/``.
+
+Pages are thin: each reads the cookie session, calls the same domain code as
+the REST routes (catalog, cart, checkout, orders, auth) and renders one
+template. Form posts are CSRF-checked in one place (``csrf.require_csrf``),
+pages carry a Content-Security-Policy without inline script, and errors are
+pages for browsers while JSON clients keep problem+json.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from api.web import account_pages, cart_pages, catalog_pages, order_pages
+from api.web.errors import install_html_errors
+from api.web.headers import SecurityHeaders
+
+STATIC = Path(__file__).parent / "static"
+
+
+def install_web(app: FastAPI) -> None:
+    app.mount("/static/shop", StaticFiles(directory=STATIC), name="shop-static")
+    for module in (catalog_pages, account_pages, cart_pages, order_pages):
+        app.include_router(module.router)
+        forms = getattr(module, "forms", None)
+        if forms is not None:
+            app.include_router(forms)
+    install_html_errors(app)
+    app.add_middleware(SecurityHeaders)
