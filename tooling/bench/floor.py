@@ -1,9 +1,9 @@
 """Ceiling (c), the floor: every write of one saga in a single PostgreSQL transaction.
 
 No workflow, no activities, no second process: the bench server prices the
-order as checkout does (``api.checkout.price_lines``) and then writes, in one
-transaction, what the API and the saga's activities write between them
-(``api/checkout.py`` and ``activities/``):
+order and writes its rows with the kernel's code, as checkout does
+(``core.ordering``), and then writes, in the same transaction, what the saga's
+activities write (``activities/``):
 
 1. the order (``pending``), its lines, its payment record (with the token) and
    the ``order.placed`` timeline line (the API);
@@ -33,9 +33,6 @@ from activities.messages import Line, NotificationKind, OrderFacts, render
 from activities.payment_simulator import CAPTURED
 from activities.payments import charge_key
 from activities.timeline import add_event
-from api.checkout import PricedLine, add_order, fingerprint, price_lines
-from api.errors import ProblemError
-from api.schemas.orders import OrderCreate
 from core.db import SessionFactory
 from core.models import (
     MovementKind,
@@ -53,6 +50,15 @@ from core.models import (
 )
 from core.models.base import utcnow
 from core.money import Money
+from core.ordering import OrderRequest, PricedLine, add_order, price_lines
+
+
+class OutOfStock(Exception):
+    """A line's product has less stock than the line asks for: nothing was written."""
+
+    def __init__(self, sku: str) -> None:
+        super().__init__(f"not enough stock for {sku}")
+        self.sku = sku  # the catalog's, not the client's
 
 
 @dataclass(frozen=True)
@@ -67,18 +73,23 @@ async def place_in_one_transaction(
     *,
     customer_id: uuid.UUID,
     key: str,
-    body: OrderCreate,
+    request_fingerprint: str,
+    request: OrderRequest,
     provider: str,
 ) -> FloorOrder:
-    """Place, reserve, charge, confirm and record the notification: one commit."""
+    """Place, reserve, charge, confirm and record the notification: one commit.
+
+    Raises ``core.ordering.InvalidOrder`` for lines the catalog refuses and
+    ``OutOfStock`` for a line without its stock; either way nothing is written.
+    """
     async with sessions() as session, session.begin():
-        lines = await price_lines(session, body)
+        lines = await price_lines(session, request.lines)
         order = await add_order(
             session,
             customer_id=customer_id,
             key=key,
-            request_fingerprint=fingerprint(body),
-            body=body,
+            request_fingerprint=request_fingerprint,
+            request=request,
             lines=lines,
             provider=provider,
         )
@@ -107,7 +118,7 @@ async def _take(session: AsyncSession, order_id: uuid.UUID, line: PricedLine) ->
     )
     if taken is None:
         # Raised inside the transaction: everything above is rolled back.
-        raise ProblemError(409, f"not enough stock for {line.product.sku}", code="out-of-stock")
+        raise OutOfStock(line.product.sku)
     session.add(Reservation(order_id=order_id, product_id=line.product.id, quantity=line.quantity))
     session.add(
         StockMovement(

@@ -21,13 +21,16 @@ from collections.abc import Sequence
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 
+from api.checkout import fingerprint, invalid_order_problem, order_request
 from api.deps import CurrentUser, ResourcesDep, TemporalClient
+from api.errors import ProblemError
 from api.main import create_app
 from api.orders import IdempotencyKey
 from api.schemas.orders import OrderCreate
+from core.ordering import InvalidOrder
 from core.settings import Settings
 from tooling.bench.ceilings import CEILING_TASK_QUEUE, EmptyWorkflow, NoopSagaWorkflow
-from tooling.bench.floor import place_in_one_transaction
+from tooling.bench.floor import OutOfStock, place_in_one_transaction
 
 router = APIRouter(prefix="/bench", tags=["bench"], include_in_schema=False)
 
@@ -67,13 +70,19 @@ async def one_transaction(
     principal: CurrentUser, key: IdempotencyKey, resources: ResourcesDep, body: OrderCreate
 ) -> FloorDone:
     """Ceiling (c): every write of a confirmed saga in one PostgreSQL transaction."""
-    order = await place_in_one_transaction(
-        resources.sessions,
-        customer_id=principal.user_id,
-        key=key,
-        body=body,
-        provider=resources.settings.payment_provider,
-    )
+    try:
+        order = await place_in_one_transaction(
+            resources.sessions,
+            customer_id=principal.user_id,
+            key=key,
+            request_fingerprint=fingerprint(body),
+            request=order_request(body),
+            provider=resources.settings.payment_provider,
+        )
+    except InvalidOrder as err:
+        raise invalid_order_problem(err) from None
+    except OutOfStock as err:
+        raise ProblemError(409, f"not enough stock for {err.sku}", code="out-of-stock") from None
     return FloorDone(
         id=order.order_id, status="confirmed", total=order.total, currency=order.currency
     )

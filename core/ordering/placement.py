@@ -1,0 +1,152 @@
+"""An order's rows, written once per (customer, idempotency key).
+
+An order never exists without its lines, its payment record (holding the
+payment token) and the first line of its timeline: all go in one transaction.
+The rows are unique per (customer, idempotency key), so a retried request
+finds the order its first try placed instead of placing a second one, and a
+request that reuses a key with another body is refused.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.models import Order, OrderEvent, OrderItem, OrderStatus, Payment, PaymentStatus
+from core.money import total
+from core.ordering.errors import IdempotencyConflict
+from core.ordering.pricing import PricedLine, price_lines
+from core.ordering.request import OrderRequest
+
+# The constraint that makes (customer, idempotency key) name one order.
+_IDEMPOTENCY_CONSTRAINT = "uq_orders_customer_id_idempotency_key"
+
+
+@dataclass(frozen=True)
+class Placed:
+    order: Order
+    replayed: bool  # an earlier request with the same key placed this order
+
+
+async def add_order(
+    session: AsyncSession,
+    *,
+    customer_id: uuid.UUID,
+    key: str,
+    request_fingerprint: str,
+    request: OrderRequest,
+    lines: list[PricedLine],
+    provider: str,
+) -> Order:
+    """Add a pending order's rows to the session's transaction; the caller commits.
+
+    ``lines`` are ``request.lines`` as ``price_lines`` priced them.
+    """
+    currency = lines[0].product.currency
+    amount = total([line.unit_price * line.quantity for line in lines], currency)
+    order = Order(
+        id=uuid.uuid4(),
+        customer_id=customer_id,
+        status=OrderStatus.PENDING,
+        currency=currency,
+        total=amount.amount,
+        shipping_address=request.address.as_json(),
+        idempotency_key=key,
+        request_fingerprint=request_fingerprint,
+        items=[
+            OrderItem(
+                product_id=line.product.id,
+                position=position,
+                sku=line.product.sku,
+                name=line.product.name,
+                quantity=line.quantity,
+                unit_price=line.product.price,
+            )
+            for position, line in enumerate(lines)
+        ],
+    )
+    session.add(order)
+    # The order row must exist before the rows that reference it.
+    await session.flush()
+    session.add(
+        Payment(
+            order_id=order.id,
+            provider=provider,
+            token=request.payment_token,
+            status=PaymentStatus.PENDING,
+            amount=amount.amount,
+            refunded_amount=0,
+            currency=currency,
+        )
+    )
+    session.add(
+        OrderEvent(
+            order_id=order.id,
+            type="order.placed",
+            detail=f"{len(lines)} line(s), total {amount.format()}",
+            dedupe_key="order.placed",
+        )
+    )
+    return order
+
+
+async def find_order(session: AsyncSession, customer_id: uuid.UUID, key: str) -> Order | None:
+    """The order this customer placed with this idempotency key, if any."""
+    found: Order | None = await session.scalar(
+        select(Order).where(Order.customer_id == customer_id, Order.idempotency_key == key)
+    )
+    return found
+
+
+def _is_idempotency_clash(err: IntegrityError) -> bool:
+    diag = getattr(err.orig, "diag", None)
+    return getattr(diag, "constraint_name", None) == _IDEMPOTENCY_CONSTRAINT
+
+
+async def place(
+    session: AsyncSession,
+    *,
+    customer_id: uuid.UUID,
+    key: str,
+    request_fingerprint: str,
+    request: OrderRequest,
+    provider: str,
+) -> Placed:
+    """Place the order and commit it, or find the one an earlier request with ``key`` placed.
+
+    ``request_fingerprint`` identifies the request's content: a key that
+    already placed an order from another fingerprint raises
+    ``IdempotencyConflict``; lines the catalog refuses raise ``InvalidOrder``
+    (nothing is written). Commits the session's transaction when it writes.
+    """
+    order = await find_order(session, customer_id, key)
+    replayed = order is not None
+    if order is None:
+        lines = await price_lines(session, request.lines)
+        try:
+            order = await add_order(
+                session,
+                customer_id=customer_id,
+                key=key,
+                request_fingerprint=request_fingerprint,
+                request=request,
+                lines=lines,
+                provider=provider,
+            )
+            await session.commit()
+        except IntegrityError as err:
+            # A concurrent request with the same key won the insert.
+            await session.rollback()
+            if not _is_idempotency_clash(err):
+                raise
+            order = await find_order(session, customer_id, key)
+            if order is None:
+                raise
+            replayed = True
+    if replayed and order.request_fingerprint != request_fingerprint:
+        raise IdempotencyConflict()
+    return Placed(order, replayed)
