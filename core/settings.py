@@ -21,6 +21,9 @@ DEV_ADMIN_PASSWORD = "change-me-admin"
 # The domain of the example addresses below. Mail from it bounces and nobody
 # reads an admin account there, so a deployment must name its own.
 PLACEHOLDER_MAIL_DOMAIN = "ordersaga.dev"
+# Where a plain-text SMTP relay is acceptable outside dev mode: a sidecar on
+# the same machine (or pod), which nothing on the network can read.
+_LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def _env(name: str) -> AliasChoices:
@@ -153,10 +156,31 @@ class Settings(BaseSettings):
     payment_provider_timeout_seconds: float = 5.0
     payment_deadline_seconds: float = 60.0
 
-    # Notifications.
+    # Notifications. Email goes to one SMTP relay: the dev sink by default,
+    # a real relay (port 587 with starttls, or 465 with tls) in a deployment.
+    # Unset security means none in dev mode and starttls otherwise; outside
+    # dev mode none is refused unless the relay is on this machine.
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
+    smtp_security: Literal["starttls", "tls", "none"] | None = None
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    # A private CA's bundle (PEM) to verify the relay with, instead of the system's.
+    smtp_ca_file: Path | None = None
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
     mail_from: str = "orders@ordersaga.dev"
+    # Text messages: "log" writes one masked log line (dev); "twilio" and
+    # "africastalking" send through that provider with the credentials below.
+    sms_provider: Literal["log", "twilio", "africastalking"] = "log"
+    sms_timeout_seconds: float = Field(default=10.0, gt=0)
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    # Either a sending number (E.164) or a Messaging Service (MG...).
+    twilio_from_number: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    africastalking_username: str | None = None
+    africastalking_api_key: SecretStr | None = None
+    africastalking_sender_id: str | None = None
 
     # HTTP.
     api_port: int = 8000
@@ -171,6 +195,48 @@ class Settings(BaseSettings):
     @property
     def is_dev(self) -> bool:
         return self.mode == "dev"
+
+    @property
+    def smtp_security_mode(self) -> Literal["starttls", "tls", "none"]:
+        if self.smtp_security is not None:
+            return self.smtp_security
+        return "none" if self.is_dev else "starttls"
+
+    @model_validator(mode="after")
+    def _mail_and_sms_settings_complete(self) -> Settings:
+        # Checked at start (every process reads its settings first), so a
+        # half-configured channel fails the rollout, not every message a day later.
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            raise ValueError("ORDERSAGA_SMTP_USERNAME and ORDERSAGA_SMTP_PASSWORD go together")
+        if (
+            not self.is_dev
+            and self.smtp_security_mode == "none"
+            and self.smtp_host.strip().lower() not in _LOCAL_HOSTS
+        ):
+            raise ValueError(
+                "ORDERSAGA_SMTP_SECURITY=none sends mail (and any SMTP password) in clear "
+                "text; outside dev mode it is only allowed for a relay on this machine"
+            )
+        needed: dict[str, object] = {}
+        if self.sms_provider == "twilio":
+            needed = {
+                "ORDERSAGA_TWILIO_ACCOUNT_SID": self.twilio_account_sid,
+                "ORDERSAGA_TWILIO_AUTH_TOKEN": self.twilio_auth_token,
+                "ORDERSAGA_TWILIO_FROM_NUMBER (or ORDERSAGA_TWILIO_MESSAGING_SERVICE_SID)": (
+                    self.twilio_from_number or self.twilio_messaging_service_sid
+                ),
+            }
+        elif self.sms_provider == "africastalking":
+            needed = {
+                "ORDERSAGA_AFRICASTALKING_USERNAME": self.africastalking_username,
+                "ORDERSAGA_AFRICASTALKING_API_KEY": self.africastalking_api_key,
+            }
+        missing = [name for name, value in needed.items() if not value]
+        if missing:
+            raise ValueError(
+                f"ORDERSAGA_SMS_PROVIDER={self.sms_provider} needs " + ", ".join(missing)
+            )
+        return self
 
     @model_validator(mode="after")
     def _client_certificate_and_key_together(self) -> Settings:

@@ -36,6 +36,7 @@ from prometheus_client import (
     generate_latest,
 )
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 logger = logging.getLogger("ordersaga.worker.metrics")
@@ -44,6 +45,7 @@ logger = logging.getLogger("ordersaga.worker.metrics")
 # compensations, by their activity names (activities/*.py).
 STATUS_ACTIVITY = "set_order_status"
 COMPENSATIONS = frozenset({"release_stock", "refund_payment"})
+NOTIFICATION_ACTIVITY = "send_notification"
 
 # One registry per worker process (a process runs one worker).
 REGISTRY = CollectorRegistry()
@@ -72,6 +74,14 @@ COMPENSATIONS_RUN = Counter(
     registry=REGISTRY,
 )
 
+NOTIFICATIONS_FAILED = Counter(
+    "ordersaga_notifications_failed",
+    "Notifications a channel refused for good (never retried), by the error type that "
+    "names the cause: MailAuthenticationFailed, MailCertificateRejected, SmsRecipientInvalid...",
+    ["reason"],
+    registry=REGISTRY,
+)
+
 _SDK_SCRAPE_TIMEOUT = 5.0
 
 
@@ -93,6 +103,12 @@ class _TimedActivity(temporalio.worker.ActivityInboundInterceptor):
             return result
         except asyncio.CancelledError:
             outcome = "cancelled"
+            raise
+        except ApplicationError as err:
+            # A refusal is final (the saga records notification.failed and
+            # moves on), so each one is counted here, once.
+            if name == NOTIFICATION_ACTIVITY and err.non_retryable and err.type:
+                NOTIFICATIONS_FAILED.labels(err.type).inc()
             raise
         finally:
             seconds = time.perf_counter() - started
