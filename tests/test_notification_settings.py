@@ -20,7 +20,7 @@ _PRODUCTION: dict[str, Any] = {
 
 
 def _settings(**values: Any) -> Settings:
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 def test_security_defaults_to_none_in_dev_and_starttls_in_a_deployment() -> None:
