@@ -5,8 +5,8 @@ Revises: 5d1c0a9e7f42
 Create Date: 2026-11-25 17:00:00.000000
 
 users.notify_email / notify_sms are the customer's channels (email on, SMS
-off, as before for everyone without a phone; customers with a phone got SMS
-until now, so theirs starts on to keep what they had). notifications gains
+off, as before for everyone without a phone; customers with an E.164 phone
+got SMS until now, so theirs starts on to keep what they had). notifications gains
 the provider's message id, the reason of a refusal and the status 'failed'.
 """
 from typing import Sequence, Union
@@ -24,7 +24,16 @@ def upgrade() -> None:
     """Upgrade schema."""
     op.add_column('users', sa.Column('notify_email', sa.Boolean(), server_default=sa.true(), nullable=False))
     op.add_column('users', sa.Column('notify_sms', sa.Boolean(), server_default=sa.false(), nullable=False))
-    op.execute("UPDATE users SET notify_sms = true WHERE phone IS NOT NULL")
+    # Phones were free text; those that are E.164 once spaces, dots, dashes
+    # and brackets are dropped are stored so (what the SMS providers take),
+    # and their owners keep the texts they got until now. The others keep
+    # their text and SMS off until the customer gives an E.164 number.
+    op.execute(
+        r"""
+        UPDATE users SET phone = regexp_replace(phone, '[ ().-]', '', 'g'), notify_sms = true
+        WHERE regexp_replace(phone, '[ ().-]', '', 'g') ~ '^\+[1-9][0-9]{6,14}$'
+        """
+    )
     op.add_column('notifications', sa.Column('provider_message_id', sa.String(length=255), nullable=True))
     op.add_column('notifications', sa.Column('failure', sa.String(length=64), nullable=True))
     # PostgreSQL 12+ adds an enum value inside a transaction (it may not be
