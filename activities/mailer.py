@@ -113,18 +113,29 @@ class SmtpMailer:
         message["Subject"] = subject
         message["Message-ID"] = self.message_id(message_key)
         message.set_content(body)
-        return await asyncio.to_thread(self._deliver, message)
+        smtp = await asyncio.to_thread(self._deliver, message)
+        # The relay has accepted the message (its answer to DATA). Until the
+        # caller marks it sent, a crash means a resend, so the goodbye (QUIT
+        # and its answer, one more round trip) is said in the background
+        # instead of inside that window.
+        asyncio.get_running_loop().run_in_executor(None, _quit, smtp)
+        return smtp.receipt
 
-    def _deliver(self, message: EmailMessage) -> str | None:
+    def _deliver(self, message: EmailMessage) -> _ReceiptSMTP:
+        """Connect, secure, log in and send; the open connection, its goodbye still due."""
         try:
-            with self._connect() as smtp:
+            smtp = self._connect()
+            try:
                 if self._security is SmtpSecurity.STARTTLS:
                     smtp.starttls(context=self._tls)
                 if self._username is not None:
                     password = self._password.get_secret_value() if self._password else ""
                     smtp.login(self._username, password)
                 smtp.send_message(message)
-                return smtp.receipt
+            except BaseException:
+                smtp.close()
+                raise
+            return smtp
         except smtplib.SMTPAuthenticationError as err:
             # Only the code: the relay's text may quote the user name back.
             raise notification_refused(
@@ -159,6 +170,14 @@ class SmtpMailer:
         if self._security is SmtpSecurity.TLS:
             return _ReceiptSMTPS(self._host, self._port, timeout=self._timeout, context=self._tls)
         return _ReceiptSMTP(self._host, self._port, timeout=self._timeout)
+
+
+def _quit(smtp: smtplib.SMTP) -> None:
+    # The message is already accepted: a relay that hangs up first changes nothing.
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        smtp.close()
 
 
 class _ReceiptSMTP(smtplib.SMTP):
