@@ -141,6 +141,24 @@ class Settings(BaseSettings):
     login_address_max_failures: int = Field(default=20, ge=1)
     login_ceiling_window_seconds: int = Field(default=3600, gt=0)
 
+    # Account recovery and verification (api/auth/recovery.py). Links in
+    # the mails point at public_url (the storefront): <public_url>/reset-password
+    # ?token=... and <public_url>/verify-email?token=...
+    public_url: str = "http://localhost:8000"
+    password_reset_ttl_seconds: int = Field(default=30 * 60, gt=0)
+    email_verification_ttl_seconds: int = Field(default=3 * 24 * 3600, gt=0)
+    # Unset: off in dev mode, on in a deployment. On, checkout refuses an
+    # account whose email is not verified (403 email-not-verified), and
+    # registration answers 202 alike for new and taken emails.
+    require_verified_email: bool | None = None
+    # Requests that mail a token or make an account, counted in PostgreSQL
+    # over account_request_window_seconds: per email and per client address
+    # for a reset, per address for registration; past that, 429.
+    password_reset_max_per_email: int = Field(default=3, ge=1)
+    password_reset_max_per_address: int = Field(default=20, ge=1)
+    register_max_per_address: int = Field(default=10, ge=1)
+    account_request_window_seconds: int = Field(default=3600, gt=0)
+
     # Checkout rate limit per user (a token bucket in each API process's
     # memory): this many checkouts per window, as a burst or spread; 0 = off.
     checkout_rate_limit: int = Field(default=30, ge=0)
@@ -195,6 +213,12 @@ class Settings(BaseSettings):
     @property
     def is_dev(self) -> bool:
         return self.mode == "dev"
+
+    @property
+    def verified_email_required(self) -> bool:
+        if self.require_verified_email is not None:
+            return self.require_verified_email
+        return not self.is_dev
 
     @property
     def smtp_security_mode(self) -> Literal["starttls", "tls", "none"]:

@@ -42,6 +42,7 @@ async def test_me_is_the_callers_profile(
         "role": "customer",
         "notify_email": True,
         "notify_sms": False,
+        "email_verified": False,
     }
 
 

@@ -41,11 +41,11 @@ async def update_me(body: UserUpdate, principal: CurrentUser, session: SessionDe
             setattr(user, name, value)
         if user.notify_sms and not user.phone:
             # Rolled back with the transaction: nothing of the request is kept.
-            raise _invalid("notify_sms", "phone_required", "SMS needs a phone number")
+            raise invalid_field("notify_sms", "phone_required", "SMS needs a phone number")
     return user
 
 
-def _invalid(field: str, type: str, message: str) -> ProblemError:
+def invalid_field(field: str, type: str, message: str) -> ProblemError:
     """A 422 shaped like the schema's own refusals, for a rule across fields."""
     return ProblemError(
         422,

@@ -136,6 +136,7 @@ class UserPublic(BaseModel):
     role: Role
     notify_email: bool
     notify_sms: bool
+    email_verified: bool
 
     model_config = ConfigDict(from_attributes=True)
 

@@ -1,5 +1,6 @@
 """ORM models. Importing this package registers every table on ``Base.metadata``."""
 
+from core.models.account_tokens import AccountRequest, AccountToken, TokenPurpose
 from core.models.base import Base
 from core.models.catalog import MovementKind, Product, StockMovement
 from core.models.mail import CaughtMail
@@ -23,6 +24,8 @@ from core.models.payments import (
 from core.models.users import LoginFailure, RevokedToken, Role, User
 
 __all__ = [
+    "AccountRequest",
+    "AccountToken",
     "Base",
     "CaughtMail",
     "LoginFailure",
@@ -45,5 +48,6 @@ __all__ = [
     "SimulatorRefund",
     "SimulatorSwitch",
     "StockMovement",
+    "TokenPurpose",
     "User",
 ]

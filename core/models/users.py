@@ -38,6 +38,12 @@ class User(Timestamps, Base):
     # Carried in every token as "ver"; a password change bumps it, which
     # revokes every token issued before.
     token_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # When the owner proved the mailbox is theirs (POST /auth/verify-email).
+    email_verified_at: Mapped[datetime | None]
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
 
 
 class RevokedToken(Base):
