@@ -186,6 +186,10 @@ class Settings(BaseSettings):
     # A private CA's bundle (PEM) to verify the relay with, instead of the system's.
     smtp_ca_file: Path | None = None
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Hosts besides loopback that may take clear-text SMTP outside dev mode:
+    # a mail catcher you run next to the app (compose's mailpit), never a
+    # relay across a network you do not own. JSON list, e.g. ["mailpit"].
+    smtp_local_hosts: list[str] = Field(default_factory=list)
     mail_from: str = "orders@ordersaga.dev"
     # Text messages: "log" writes one masked log line (dev); "twilio" and
     # "africastalking" send through that provider with the credentials below.
@@ -235,11 +239,13 @@ class Settings(BaseSettings):
         if (
             not self.is_dev
             and self.smtp_security_mode == "none"
-            and self.smtp_host.strip().lower() not in _LOCAL_HOSTS
+            and self.smtp_host.strip().lower()
+            not in _LOCAL_HOSTS | {h.strip().lower() for h in self.smtp_local_hosts}
         ):
             raise ValueError(
                 "ORDERSAGA_SMTP_SECURITY=none sends mail (and any SMTP password) in clear "
-                "text; outside dev mode it is only allowed for a relay on this machine"
+                "text; outside dev mode it is only allowed for a relay on this machine "
+                "(or one named in ORDERSAGA_SMTP_LOCAL_HOSTS)"
             )
         needed: dict[str, object] = {}
         if self.sms_provider == "twilio":

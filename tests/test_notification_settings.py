@@ -76,3 +76,10 @@ def test_a_twilio_messaging_service_stands_for_the_from_number() -> None:
     )
     assert settings.twilio_auth_token is not None
     assert settings.twilio_auth_token.get_secret_value() == "t"
+
+
+def test_a_mail_catcher_named_local_may_take_clear_text() -> None:
+    settings = _settings(
+        **_PRODUCTION, smtp_host="mailpit", smtp_security="none", smtp_local_hosts=["mailpit"]
+    )
+    assert settings.smtp_security_mode == "none"
