@@ -289,6 +289,59 @@ async def test_a_number_the_provider_refuses_fails_sms_but_the_mail_still_goes(
     assert failed is not None and SMS_RECIPIENT_INVALID in failed.detail
 
 
+async def test_a_refused_channel_is_tried_again_by_a_later_attempt(
+    sessions: SessionFactory, smtp: tuple[Inbox, int]
+) -> None:
+    refused = {"SMSMessageData": {"Message": "", "Recipients": [{"statusCode": 403}]}}
+    accepted = {"SMSMessageData": {"Recipients": [{"statusCode": 101, "messageId": "ATXid_9"}]}}
+    order = await create_order(sessions, phone="+254700000001")
+    notify = NotifyInput(str(order.id), "order_confirmed")
+    with provider_stub((201, refused), (201, accepted)) as stub:
+        sms = AfricasTalkingSms("shop", SecretStr("key"), base_url=stub.base_url)
+        acts = NotificationActivities(sessions, SmtpMailer("127.0.0.1", smtp[1], MAIL_FROM), sms)
+        with pytest.raises(ApplicationError):
+            await ActivityEnvironment().run(acts.send, notify)
+        # The number was fixed at the provider's end, say; the next attempt sends.
+        await ActivityEnvironment().run(acts.send, notify)
+
+    assert await _rows(sessions, order.id) == {
+        "email": NotificationStatus.SENT,
+        "sms": NotificationStatus.SENT,
+    }
+    assert len(smtp[0].messages) == 1  # the mail went once
+    assert len(stub.seen) == 2
+
+
+class _StatusSeeingSms:
+    """Refuses the first text; on each send, notes the status its row has meanwhile."""
+
+    def __init__(self, sessions: SessionFactory, order_id: uuid.UUID) -> None:
+        self.sessions, self.order_id, self.seen = sessions, order_id, list[str]()
+
+    async def send(self, *, to: str, text: str) -> str | None:
+        self.seen.append((await _rows(self.sessions, self.order_id))["sms"].value)
+        if len(self.seen) == 1:
+            raise ApplicationError("no", type=SMS_RECIPIENT_INVALID, non_retryable=True)
+        return "id-2"
+
+
+async def test_a_retried_refused_row_is_back_to_sending_while_it_is_sent(
+    sessions: SessionFactory, smtp: tuple[Inbox, int]
+) -> None:
+    # A crash during the retry must leave "sending" (a possible send, which the
+    # next attempt resends), never "failed" (which says nothing went out).
+    order = await create_order(sessions, phone="+254700000002")
+    sms = _StatusSeeingSms(sessions, order.id)
+    acts = NotificationActivities(sessions, SmtpMailer("127.0.0.1", smtp[1], MAIL_FROM), sms)
+    notify = NotifyInput(str(order.id), "order_confirmed")
+    with pytest.raises(ApplicationError):
+        await ActivityEnvironment().run(acts.send, notify)
+
+    await ActivityEnvironment().run(acts.send, notify)
+
+    assert sms.seen == ["sending", "sending"]
+
+
 @pytest.mark.parametrize(
     ("kind", "subject"),
     [
