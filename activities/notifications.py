@@ -1,25 +1,36 @@
-"""Customer notification activities (email, and SMS where a phone is known).
+"""Customer notification activities (email, and SMS where the customer asked for it).
 
-At most once per (order, kind, channel): each channel's row in
-``notifications`` is claimed (status ``sending``) before the message goes out
-and marked ``sent`` after. A retry that finds it sent does nothing. A crash
-between sending and marking leaves it ``sending`` and the retry sends once
-more; email carries a deterministic Message-ID so that copy can be dropped
-downstream. That is the narrowest window possible without the mail server
-taking part in our transaction.
+At least once, and identical, per (order, kind, channel): each channel's row
+in ``notifications`` is claimed (status ``sending``) before the message goes
+out and marked ``sent`` right after the provider accepts it. A retry that
+finds it sent does nothing. A crash in between (after the provider's accept,
+before the mark) leaves it ``sending`` and the retry sends once more, the same
+text under the same Message-ID, so mail clients collapse the copies; no SMS
+provider takes an idempotency key, so an SMS resend reaches the phone twice.
+No relay can deduplicate a send whose outcome was lost: that window is
+narrowed to one UPDATE by primary key and counted by the audit as a resend.
+
+The channels are the customer's preferences (``notify_email``,
+``notify_sms``) as they are when the activity runs, so each message goes
+where the customer wanted it at that moment. A channel that refuses for good
+(non-retryable, activities/errors.NOTIFICATION_REFUSALS) is marked ``failed``
+with the reason; the other channels are still tried, then the activity fails
+non-retryably and the saga records ``notification.failed``.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities import fault_points
-from activities.errors import invalid_order, parse_order_id
+from activities.errors import NOTIFICATION_REFUSALS, invalid_order, parse_order_id
 from activities.mailer import Mailer
 from activities.messages import Line, Message, NotificationKind, OrderFacts, render
 from activities.sms import SmsSender
@@ -69,13 +80,32 @@ class NotificationActivities:
         facts, recipients = await self._load(order_id)
         message = render(kind, facts)
         sent = False
+        refused: list[tuple[_Recipient, ApplicationError]] = []
         for recipient in recipients:
             if await self._claim(order_id, kind, recipient, message):
                 await fault_points.reached("send_notification:before")
-                await self._deliver(order_id, kind, recipient, message)
-                await self._mark_sent(order_id, kind, recipient)
+                try:
+                    receipt = await self._deliver(order_id, kind, recipient, message)
+                except ApplicationError as err:
+                    if err.type not in NOTIFICATION_REFUSALS:
+                        raise
+                    await self._mark_failed(order_id, kind, recipient, err.type)
+                    refused.append((recipient, err))
+                    continue
+                # Between the provider's accept and the mark: a crash here is
+                # the one resend this design allows (the crash suite kills here).
+                await fault_points.reached("send_notification:accepted")
+                await self._mark_sent(order_id, kind, recipient, receipt)
                 await fault_points.reached("send_notification:after")
                 sent = True
+        if refused:
+            await self._record_refusal(order_id, kind, refused)
+            # The first refusal's type, so the saga, the metric and the
+            # operator see the cause (MailAuthenticationFailed, ...).
+            first = refused[0][1]
+            raise ApplicationError(first.message, type=first.type, non_retryable=True)
+        if not recipients:
+            return NotifyResult(input.order_id, kind.value, sent)
         # Written on every attempt (deduped), so a crash after the last
         # channel was marked sent still ends with the timeline line.
         channels = " and ".join(r.channel for r in recipients)
@@ -111,8 +141,11 @@ class NotificationActivities:
             carrier=order.carrier,
             tracking_number=order.tracking_number,
         )
-        recipients = [_Recipient(EMAIL, user.email)]
-        if user.phone:
+        # The preferences as they are now: this is the moment the message goes.
+        recipients = []
+        if user.notify_email:
+            recipients.append(_Recipient(EMAIL, user.email))
+        if user.notify_sms and user.phone:
             recipients.append(_Recipient(SMS, user.phone))
         return facts, recipients
 
@@ -135,7 +168,14 @@ class NotificationActivities:
                 body=message.body,
                 status=NotificationStatus.SENDING,
             )
-            .on_conflict_do_nothing(index_elements=["order_id", "kind", "channel"])
+            # A row a channel refused is tried again (its failure may have
+            # been fixed) and back to sending meanwhile, so a crash during
+            # that try is counted as what it may be: a send.
+            .on_conflict_do_update(
+                index_elements=["order_id", "kind", "channel"],
+                set_={"status": NotificationStatus.SENDING, "failure": None},
+                where=Notification.status == NotificationStatus.FAILED,
+            )
         )
         async with self._sessions() as session, session.begin():
             await session.execute(stmt)
@@ -154,28 +194,80 @@ class NotificationActivities:
         kind: NotificationKind,
         recipient: _Recipient,
         message: Message,
-    ) -> None:
+    ) -> str | None:
         if recipient.channel == EMAIL:
-            await self._mailer.send(
+            return await self._mailer.send(
                 to=recipient.address,
                 subject=message.subject,
                 body=message.body,
-                message_key=f"order-{order_id}-{kind.value}",
+                message_key=message_key(order_id, kind),
             )
-        else:
-            # SMS is short: the subject says it all.
-            await self._sms.send(to=recipient.address, text=message.subject)
+        # SMS is short: the subject says it all.
+        return await self._sms.send(to=recipient.address, text=message.subject)
 
     async def _mark_sent(
-        self, order_id: uuid.UUID, kind: NotificationKind, recipient: _Recipient
+        self,
+        order_id: uuid.UUID,
+        kind: NotificationKind,
+        recipient: _Recipient,
+        receipt: str | None,
+    ) -> None:
+        # One UPDATE by the unique key, nothing else in the transaction: the
+        # shorter this is, the fewer sends a crash can repeat (tests/
+        # resend_window.py measures it).
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(Notification)
+                .where(*_row(order_id, kind, recipient))
+                .values(
+                    status=NotificationStatus.SENT,
+                    sent_at=func.now(),
+                    provider_message_id=receipt,
+                    failure=None,
+                )
+            )
+
+    async def _mark_failed(
+        self, order_id: uuid.UUID, kind: NotificationKind, recipient: _Recipient, reason: str
     ) -> None:
         async with self._sessions() as session, session.begin():
             await session.execute(
                 update(Notification)
-                .where(
-                    Notification.order_id == order_id,
-                    Notification.kind == kind.value,
-                    Notification.channel == recipient.channel,
-                )
-                .values(status=NotificationStatus.SENT, sent_at=func.now())
+                .where(*_row(order_id, kind, recipient))
+                .values(status=NotificationStatus.FAILED, failure=reason)
             )
+
+    async def _record_refusal(
+        self,
+        order_id: uuid.UUID,
+        kind: NotificationKind,
+        refused: list[tuple[_Recipient, ApplicationError]],
+    ) -> None:
+        """The timeline line naming why; the saga's own line for it is then a no-op.
+
+        The dedupe key is the one the workflow's ``notification.failed`` line
+        uses (``<type>:<detail>``, the detail being the kind), so the order's
+        timeline shows one line, and it names the cause.
+        """
+        causes = ", ".join(f"{r.channel}: {err.type}" for r, err in refused)
+        async with self._sessions() as session, session.begin():
+            await add_event(
+                session,
+                order_id,
+                "notification.failed",
+                f"{kind.value} not sent ({causes})",
+                dedupe_key=f"notification.failed:{kind.value}",
+            )
+
+
+def message_key(order_id: uuid.UUID, kind: NotificationKind) -> str:
+    """The stable key of one logical message: its Message-ID is ``<key@domain>``."""
+    return f"order-{order_id}-{kind.value}"
+
+
+def _row(order_id: uuid.UUID, kind: NotificationKind, recipient: _Recipient) -> list[Any]:
+    return [
+        Notification.order_id == order_id,
+        Notification.kind == kind.value,
+        Notification.channel == recipient.channel,
+    ]

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from temporalio.client import Client
 
 from api.app import Resources
+from api.auth.recovery import VerifiedEmail
 from api.checkout import place_order
 from api.deps import AdminUser, CurrentUser, ResourcesDep, TemporalClient
 from api.errors import ProblemError
@@ -210,6 +211,7 @@ PreferWait = Annotated[int | None, Depends(prefer_wait)]
     responses={
         200: {"description": "settled within the Prefer: wait time", "model": OrderPublic},
         400: {"description": "missing or bad Idempotency-Key or Prefer", **_PROBLEM},
+        403: {"description": "email not verified (when required)", **_PROBLEM},
         409: {"description": "the Idempotency-Key was used with another body", **_PROBLEM},
         422: {"description": "invalid order", **_PROBLEM},
         429: {"description": "too many checkouts; see Retry-After", **_PROBLEM},
@@ -219,6 +221,7 @@ PreferWait = Annotated[int | None, Depends(prefer_wait)]
 )
 async def create_order(
     principal: CurrentUser,
+    _verified: VerifiedEmail,
     _rate: CheckoutRateLimit,
     key: IdempotencyKey,
     wait: PreferWait,

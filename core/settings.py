@@ -21,6 +21,9 @@ DEV_ADMIN_PASSWORD = "change-me-admin"
 # The domain of the example addresses below. Mail from it bounces and nobody
 # reads an admin account there, so a deployment must name its own.
 PLACEHOLDER_MAIL_DOMAIN = "ordersaga.dev"
+# Where a plain-text SMTP relay is acceptable outside dev mode: a sidecar on
+# the same machine (or pod), which nothing on the network can read.
+_LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def _env(name: str) -> AliasChoices:
@@ -138,6 +141,24 @@ class Settings(BaseSettings):
     login_address_max_failures: int = Field(default=20, ge=1)
     login_ceiling_window_seconds: int = Field(default=3600, gt=0)
 
+    # Account recovery and verification (api/auth/recovery.py). Links in
+    # the mails point at public_url (the storefront): <public_url>/reset-password
+    # ?token=... and <public_url>/verify-email?token=...
+    public_url: str = "http://localhost:8000"
+    password_reset_ttl_seconds: int = Field(default=30 * 60, gt=0)
+    email_verification_ttl_seconds: int = Field(default=3 * 24 * 3600, gt=0)
+    # Unset: off in dev mode, on in a deployment. On, checkout refuses an
+    # account whose email is not verified (403 email-not-verified), and
+    # registration answers 202 alike for new and taken emails.
+    require_verified_email: bool | None = None
+    # Requests that mail a token or make an account, counted in PostgreSQL
+    # over account_request_window_seconds: per email and per client address
+    # for a reset, per address for registration; past that, 429.
+    password_reset_max_per_email: int = Field(default=3, ge=1)
+    password_reset_max_per_address: int = Field(default=20, ge=1)
+    register_max_per_address: int = Field(default=10, ge=1)
+    account_request_window_seconds: int = Field(default=3600, gt=0)
+
     # Checkout rate limit per user (a token bucket in each API process's
     # memory): this many checkouts per window, as a burst or spread; 0 = off.
     checkout_rate_limit: int = Field(default=30, ge=0)
@@ -157,10 +178,35 @@ class Settings(BaseSettings):
     payment_provider_timeout_seconds: float = 5.0
     payment_deadline_seconds: float = 60.0
 
-    # Notifications.
+    # Notifications. Email goes to one SMTP relay: the dev sink by default,
+    # a real relay (port 587 with starttls, or 465 with tls) in a deployment.
+    # Unset security means none in dev mode and starttls otherwise; outside
+    # dev mode none is refused unless the relay is on this machine.
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 8025
+    smtp_security: Literal["starttls", "tls", "none"] | None = None
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    # A private CA's bundle (PEM) to verify the relay with, instead of the system's.
+    smtp_ca_file: Path | None = None
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Hosts besides loopback that may take clear-text SMTP outside dev mode:
+    # a mail catcher you run next to the app (compose's mailpit), never a
+    # relay across a network you do not own. JSON list, e.g. ["mailpit"].
+    smtp_local_hosts: list[str] = Field(default_factory=list)
     mail_from: str = "orders@ordersaga.dev"
+    # Text messages: "log" writes one masked log line (dev); "twilio" and
+    # "africastalking" send through that provider with the credentials below.
+    sms_provider: Literal["log", "twilio", "africastalking"] = "log"
+    sms_timeout_seconds: float = Field(default=10.0, gt=0)
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    # Either a sending number (E.164) or a Messaging Service (MG...).
+    twilio_from_number: str | None = None
+    twilio_messaging_service_sid: str | None = None
+    africastalking_username: str | None = None
+    africastalking_api_key: SecretStr | None = None
+    africastalking_sender_id: str | None = None
 
     # HTTP.
     api_port: int = 8000
@@ -175,6 +221,56 @@ class Settings(BaseSettings):
     @property
     def is_dev(self) -> bool:
         return self.mode == "dev"
+
+    @property
+    def verified_email_required(self) -> bool:
+        if self.require_verified_email is not None:
+            return self.require_verified_email
+        return not self.is_dev
+
+    @property
+    def smtp_security_mode(self) -> Literal["starttls", "tls", "none"]:
+        if self.smtp_security is not None:
+            return self.smtp_security
+        return "none" if self.is_dev else "starttls"
+
+    @model_validator(mode="after")
+    def _mail_and_sms_settings_complete(self) -> Settings:
+        # Checked at start (every process reads its settings first), so a
+        # half-configured channel fails the rollout, not every message a day later.
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            raise ValueError("ORDERSAGA_SMTP_USERNAME and ORDERSAGA_SMTP_PASSWORD go together")
+        if (
+            not self.is_dev
+            and self.smtp_security_mode == "none"
+            and self.smtp_host.strip().lower()
+            not in _LOCAL_HOSTS | {h.strip().lower() for h in self.smtp_local_hosts}
+        ):
+            raise ValueError(
+                "ORDERSAGA_SMTP_SECURITY=none sends mail (and any SMTP password) in clear "
+                "text; outside dev mode it is only allowed for a relay on this machine "
+                "(or one named in ORDERSAGA_SMTP_LOCAL_HOSTS)"
+            )
+        needed: dict[str, object] = {}
+        if self.sms_provider == "twilio":
+            needed = {
+                "ORDERSAGA_TWILIO_ACCOUNT_SID": self.twilio_account_sid,
+                "ORDERSAGA_TWILIO_AUTH_TOKEN": self.twilio_auth_token,
+                "ORDERSAGA_TWILIO_FROM_NUMBER (or ORDERSAGA_TWILIO_MESSAGING_SERVICE_SID)": (
+                    self.twilio_from_number or self.twilio_messaging_service_sid
+                ),
+            }
+        elif self.sms_provider == "africastalking":
+            needed = {
+                "ORDERSAGA_AFRICASTALKING_USERNAME": self.africastalking_username,
+                "ORDERSAGA_AFRICASTALKING_API_KEY": self.africastalking_api_key,
+            }
+        missing = [name for name, value in needed.items() if not value]
+        if missing:
+            raise ValueError(
+                f"ORDERSAGA_SMS_PROVIDER={self.sms_provider} needs " + ", ".join(missing)
+            )
+        return self
 
     @model_validator(mode="after")
     def _client_certificate_and_key_together(self) -> Settings:

@@ -8,7 +8,8 @@ a worker SIGKILLed at every fault point, a Temporal restart, a PostgreSQL
 outage, payment outages short and long with flaky, hanging and declined
 cards, the workflow-version change, and the race for the last units once per
 seed. It prints one line per case and then the counts: cases run, faults
-injected, orders, violations. It exits 1 if there was any violation.
+injected, orders, messages resent (the at-least-once price, from the audit),
+violations. It exits 1 if there was any violation.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ async def run(seeds: int, repetitions: int) -> Counters:
             total.cases += stack.counters.cases
             total.crashes += stack.counters.crashes
             total.orders += stack.counters.orders
+            total.resends += stack.counters.resends
             total.violations += stack.counters.violations
     return total
 
@@ -96,6 +98,7 @@ def main() -> int:
         f"cases run:         {counts.cases}\n"
         f"faults injected:   {counts.crashes}\n"
         f"orders:            {counts.orders}\n"
+        f"messages resent:   {counts.resends} (identical copies, same Message-ID)\n"
         f"violations:        {len(counts.violations)}",
         flush=True,
     )

@@ -34,7 +34,9 @@ async def create_order(
         customer = await create_user(sessions)
     if phone is not None:
         async with sessions() as session, session.begin():
-            (await session.get_one(User, customer.id)).phone = phone
+            user = await session.get_one(User, customer.id)
+            # A phone given here is one the customer wants texts on.
+            user.phone, user.notify_sms = phone, True
     if lines is None:
         lines = [(await create_product(sessions, price=1250, stock=10), 1)]
     currency = lines[0][0].currency

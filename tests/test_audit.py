@@ -151,19 +151,57 @@ async def test_lists_attention_and_flags_orders_stuck_in_pending(sessions: Sessi
     assert any(str(stuck) in v and "stuck" in v for v in later.violations)
 
 
-async def test_finds_a_mail_delivered_twice(sessions: SessionFactory) -> None:
+async def _catch(sessions: SessionFactory, *mails: tuple[str, str, str]) -> None:
+    """Rows in caught_mail: (Message-ID, subject, body) each, to one recipient."""
     async with sessions() as session, session.begin():
-        await session.execute(
-            text(
-                "INSERT INTO caught_mail (mail_from, rcpt_to, subject, message_id, body) VALUES"
-                " ('a@x', 'b@x', 's', '<order-1.confirmed@ordersaga>', ''),"
-                " ('a@x', 'b@x', 's', '<order-1.confirmed@ordersaga>', '')"
+        for message_id, subject, body in mails:
+            await session.execute(
+                text(
+                    "INSERT INTO caught_mail (mail_from, rcpt_to, subject, message_id, body)"
+                    " VALUES ('a@x', 'b@x', :subject, :message_id, :body)"
+                ),
+                {"subject": subject, "message_id": message_id, "body": body},
             )
-        )
+
+
+async def test_an_identical_resend_is_counted_not_a_violation(sessions: SessionFactory) -> None:
+    same = ("<order-1-order_confirmed@shop>", "Order confirmed", "Thanks")
+    await _catch(sessions, same, same, same, ("<order-2-order_confirmed@shop>", "s", "b"))
 
     report = await run_audit(sessions)
 
-    assert report.violations == ["mail <order-1.confirmed@ordersaga> delivered 2 times"]
+    assert report.violations == []
+    assert report.resends == 2
+    assert "resent" in report.render()
+
+
+async def test_two_different_messages_under_one_message_id_are_a_violation(
+    sessions: SessionFactory,
+) -> None:
+    await _catch(
+        sessions,
+        ("<order-1-order_confirmed@shop>", "Order confirmed", "Thanks"),
+        ("<order-1-order_confirmed@shop>", "Order confirmed", "Something else"),
+    )
+
+    report = await run_audit(sessions)
+
+    assert len(report.violations) == 1
+    assert "<order-1-order_confirmed@shop>" in report.violations[0]
+    assert report.resends == 0
+
+
+async def test_one_message_under_two_message_ids_is_a_violation(sessions: SessionFactory) -> None:
+    await _catch(
+        sessions,
+        ("<order-1-order_confirmed@shop>", "Order confirmed", "Thanks"),
+        ("<order-1-order_confirmed@other-shop>", "Order confirmed", "Thanks"),
+    )
+
+    report = await run_audit(sessions)
+
+    assert len(report.violations) == 1
+    assert "order-1-order_confirmed" in report.violations[0]
 
 
 async def test_a_confirmed_order_being_cancelled_is_judged_by_how_long_the_undo_takes(

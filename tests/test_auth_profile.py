@@ -40,6 +40,9 @@ async def test_me_is_the_callers_profile(
         "name": "Me",
         "phone": None,
         "role": "customer",
+        "notify_email": True,
+        "notify_sms": False,
+        "email_verified": False,
     }
 
 
@@ -70,7 +73,7 @@ async def test_patch_changes_name_and_phone(
     )
     assert response.status_code == 200
     assert response.json()["name"] == "Renamed"
-    assert response.json()["phone"] == "+1 555 0100"
+    assert response.json()["phone"] == "+15550100"  # E.164, as SMS providers take it
     # Only what is sent changes; phone may be cleared.
     response = await api.patch("/users/me", json={"phone": None}, headers=headers)
     assert response.json()["name"] == "Renamed"
@@ -89,6 +92,10 @@ async def test_patch_changes_name_and_phone(
         ({"name": None}, "name"),
         ({"name": ""}, "name"),
         ({"phone": "not a phone"}, "phone"),
+        ({"phone": "0711 082 123"}, "phone"),  # national form: which country?
+        ({"phone": "+1 (555) 010-0000"}, "phone"),
+        ({"notify_sms": None}, "notify_sms"),
+        ({"notify_sms": "yes please"}, "notify_sms"),
     ],
 )
 async def test_patch_refuses_anything_else(
@@ -227,3 +234,54 @@ async def test_create_or_promote_admin_refuses_weak_passwords(sessions: SessionF
         await create_or_promote_admin(sessions, "admin@example.com", "ADMIN@example.com")
     async with sessions() as session:
         assert await session.scalar(select(User)) is None
+
+
+async def test_notification_channels_default_to_email_and_change_by_patch(
+    api: httpx.AsyncClient, sessions: SessionFactory, settings: Settings
+) -> None:
+    user = await create_user(sessions)
+    headers = auth_header(settings, user)
+    me = (await api.get("/users/me", headers=headers)).json()
+    assert (me["notify_email"], me["notify_sms"]) == (True, False)
+
+    response = await api.patch(
+        "/users/me",
+        json={"phone": "+254 711 082 123", "notify_sms": True, "notify_email": False},
+        headers=headers,
+    )
+
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["phone"], body["notify_sms"], body["notify_email"]) == (
+        "+254711082123",
+        True,
+        False,
+    )
+    async with sessions() as session:
+        row = await session.get_one(User, user.id)
+    assert (row.phone, row.notify_sms, row.notify_email) == ("+254711082123", True, False)
+
+
+async def test_sms_without_a_phone_is_refused_and_nothing_is_kept(
+    api: httpx.AsyncClient, sessions: SessionFactory, settings: Settings
+) -> None:
+    user = await create_user(sessions)
+    headers = auth_header(settings, user)
+
+    response = await api.patch(
+        "/users/me", json={"notify_sms": True, "name": "Changed"}, headers=headers
+    )
+
+    assert response.status_code == 422
+    assert response.json()["type"] == "validation-error"
+    assert [(e["field"], e["type"]) for e in response.json()["errors"]] == [
+        ("notify_sms", "phone_required")
+    ]
+    me = (await api.get("/users/me", headers=headers)).json()
+    assert (me["notify_sms"], me["name"]) == (False, "Test User")
+
+    # Nor may the phone go while SMS stays on.
+    await api.patch("/users/me", json={"phone": "+15550100", "notify_sms": True}, headers=headers)
+    cleared = await api.patch("/users/me", json={"phone": None}, headers=headers)
+    assert cleared.status_code == 422
+    assert (await api.get("/users/me", headers=headers)).json()["phone"] == "+15550100"

@@ -30,10 +30,20 @@ async def test_register_creates_a_customer(
     response = await api.post("/auth/register", json=_body(phone="+44 20 7946 0000"))
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"id", "email", "name", "phone", "role"}
+    assert set(body) == {
+        "id",
+        "email",
+        "name",
+        "phone",
+        "role",
+        "notify_email",
+        "notify_sms",
+        "email_verified",
+    }
+    assert body["email_verified"] is False
     assert body["email"] == "ada@example.com"
     assert body["name"] == "Ada"
-    assert body["phone"] == "+44 20 7946 0000"
+    assert body["phone"] == "+442079460000"  # E.164
     assert body["role"] == "customer"
     async with sessions() as session:
         user = await session.scalar(select(User).where(User.email == "ada@example.com"))

@@ -90,6 +90,28 @@ def write_routes(product_id: str) -> list[WriteRoute]:
         ),
         WriteRoute(
             "POST",
+            "/auth/password-reset",
+            "anonymous",
+            {"email": "customer@example.com"},
+            ("user_id", "token", "expires_at"),
+        ),
+        # The control body's token is unknown: a 404, not a 422.
+        WriteRoute(
+            "POST",
+            "/auth/password-reset/confirm",
+            "anonymous",
+            {"token": "u" * 43, "new_password": "another-long-pass"},
+            ("user_id", "email", "token_version", "expires_at"),
+        ),
+        WriteRoute(
+            "POST",
+            "/auth/verify-email",
+            "anonymous",
+            {"token": "u" * 43},
+            ("user_id", "email", "email_verified", "email_verified_at"),
+        ),
+        WriteRoute(
+            "POST",
             "/users/me/password",
             "customer",
             {"current_password": DEFAULT_PASSWORD, "new_password": "another-long-pass"},

@@ -33,7 +33,7 @@ from activities.payment_provider import PaymentProvider
 from activities.payment_simulator import PaymentSimulator
 from activities.payments import PaymentActivities
 from activities.shipping import ShippingActivities
-from activities.sms import LoggingSms, SmsSender
+from activities.sms import SmsSender, build_sms
 from core import tracing
 from core.db import SessionFactory, create_engine, create_session_factory, sqlalchemy_url
 from core.settings import Settings
@@ -63,9 +63,9 @@ def build_activities(
             sessions, timeout_seconds=settings.payment_provider_timeout_seconds
         )
     if mailer is None:
-        mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.mail_from)
+        mailer = SmtpMailer.from_settings(settings)
     if sms is None:
-        sms = LoggingSms()
+        sms = build_sms(settings)
     orders = OrderActivities(sessions)
     inventory = InventoryActivities(sessions)
     payments = PaymentActivities(sessions, provider)

@@ -45,6 +45,7 @@ logger = logging.getLogger("ordersaga.worker.metrics")
 # compensations, by their activity names (activities/*.py).
 STATUS_ACTIVITY = "set_order_status"
 COMPENSATIONS = frozenset({"release_stock", "refund_payment"})
+NOTIFICATION_ACTIVITY = "send_notification"
 
 # One registry per worker process (a process runs one worker).
 REGISTRY = CollectorRegistry()
@@ -70,6 +71,14 @@ COMPENSATIONS_RUN = Counter(
     "ordersaga_compensations",
     "Compensation attempts (release_stock, refund_payment), by step and outcome.",
     ["step", "outcome"],
+    registry=REGISTRY,
+)
+
+NOTIFICATIONS_FAILED = Counter(
+    "ordersaga_notifications_failed",
+    "Notifications a channel refused for good (never retried), by the error type that "
+    "names the cause: MailAuthenticationFailed, MailCertificateRejected, SmsRecipientInvalid...",
+    ["reason"],
     registry=REGISTRY,
 )
 
@@ -100,6 +109,10 @@ class _TimedActivity(temporalio.worker.ActivityInboundInterceptor):
             # A non-retryable failure fails the same way on every try: for a
             # compensation that is what operators alert on (see OBSERVABILITY).
             refused = err.non_retryable
+            # A refusal is final (the saga records notification.failed and
+            # moves on), so each one is counted here, once.
+            if name == NOTIFICATION_ACTIVITY and err.non_retryable and err.type:
+                NOTIFICATIONS_FAILED.labels(err.type).inc()
             raise
         finally:
             seconds = time.perf_counter() - started

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.auth import jwks, profile, routes
+from api.auth import jwks, profile, recovery, routes
 
-routers: list[APIRouter] = [routes.router, profile.router, jwks.router]
+routers: list[APIRouter] = [routes.router, recovery.router, profile.router, jwks.router]
 
 __all__ = ["routers"]

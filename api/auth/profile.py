@@ -32,14 +32,27 @@ async def me(principal: CurrentUser, session: SessionDep) -> User:
 
 @router.patch("/me", response_model=UserPublic, responses=problem_responses(401, 413, 422))
 async def update_me(body: UserUpdate, principal: CurrentUser, session: SessionDep) -> User:
-    """Change name and phone; email and role are not writable here."""
+    """Change name, phone and notification channels; email and role are not writable here."""
     async with session.begin():
         user = await session.get(User, principal.user_id, with_for_update=True)
         if user is None:
             raise _gone()
         for name, value in body.model_dump(exclude_unset=True).items():
             setattr(user, name, value)
+        if user.notify_sms and not user.phone:
+            # Rolled back with the transaction: nothing of the request is kept.
+            raise invalid_field("notify_sms", "phone_required", "SMS needs a phone number")
     return user
+
+
+def invalid_field(field: str, type: str, message: str) -> ProblemError:
+    """A 422 shaped like the schema's own refusals, for a rule across fields."""
+    return ProblemError(
+        422,
+        f"invalid request: {field}",
+        code="validation-error",
+        extra={"errors": [{"field": field, "in": "body", "type": type, "message": message}]},
+    )
 
 
 @router.post(

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import timedelta
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from api.app import Resources
+from api.auth.account_mail import account_exists_mail, send_account_mail
+from api.auth.account_throttle import Limit, count_request
 from api.auth.accounts import EmailTaken, check_password, create_user, normalize_email
 from api.auth.passwords import MAX_LENGTH
+from api.auth.recovery import Accepted, new_token, queue_verification
 from api.auth.schemas import LoginRequest, TokenResponse, UserCreate, UserPublic
 from api.auth.throttle import Policy, client_address
 from api.deps import CurrentUser, ResourcesDep, SessionDep
@@ -19,6 +24,7 @@ from api.errors import ProblemError, problem_responses
 from api.schemas.text import NO_NUL
 from api.tokens import TokenIssuer
 from core.models import RevokedToken, User
+from core.settings import Settings
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -98,12 +104,26 @@ async def _login(
     "/register",
     status_code=201,
     response_model=UserPublic,
-    responses=problem_responses(409, 413, 422),
+    responses={
+        202: {
+            "model": Accepted,
+            "description": "with email verification on: the same answer for new and taken "
+            "emails; the mailbox's owner is told which by mail",
+        },
+        **problem_responses(409, 413, 422, 429),
+    },
 )
-async def register(body: UserCreate, resources: ResourcesDep) -> User:
-    """Create a customer account."""
+async def register(
+    body: UserCreate, request: Request, resources: ResourcesDep, background: BackgroundTasks
+) -> Any:
+    """Create a customer account and mail a link to verify its email."""
+    settings = resources.settings
+    async with resources.sessions() as session, session.begin():
+        # Each try costs a password hash (and a mail): capped per address.
+        await count_request(session, _register_limit(settings), client_address(request))
+    token, token_hash = new_token()
     try:
-        return await create_user(
+        user = await create_user(
             resources.sessions,
             email=body.email,
             password=body.password,
@@ -111,9 +131,39 @@ async def register(body: UserCreate, resources: ResourcesDep) -> User:
             phone=body.phone,
         )
     except EmailTaken as err:
-        raise ProblemError(
-            409, "an account with this email exists already", code="email-taken"
-        ) from err
+        if not settings.verified_email_required:
+            raise ProblemError(
+                409, "an account with this email exists already", code="email-taken"
+            ) from err
+        # The same answer as for a new account (after the same password
+        # hash, in create_user); the owner learns of the attempt by mail.
+        async with resources.sessions() as session:
+            owner = await session.scalar(
+                select(User).where(User.email == normalize_email(body.email))
+            )
+        if owner is not None:
+            mail = account_exists_mail(
+                settings, owner.email, owner.name, f"account-exists-{token_hash[:32]}"
+            )
+            background.add_task(send_account_mail, settings, mail)
+        return JSONResponse(_REGISTERED.model_dump(), status_code=202)
+    async with resources.sessions() as session, session.begin():
+        await queue_verification(session, background, settings, user, token, token_hash)
+    if settings.verified_email_required:
+        return JSONResponse(_REGISTERED.model_dump(), status_code=202)
+    return user
+
+
+_REGISTERED = Accepted(detail="check your mailbox: a link to confirm your email is on its way")
+
+
+def _register_limit(settings: Settings) -> Limit:
+    return Limit(
+        "register",
+        None,
+        settings.register_max_per_address,
+        timedelta(seconds=settings.account_request_window_seconds),
+    )
 
 
 @router.post("/token", response_model=TokenResponse, responses=_LOGIN_ERRORS)

@@ -25,11 +25,14 @@ from api.schemas.text import NO_NUL, Text200, plain_text
 from core.models import Role
 
 Name = Text200  # not blank, no NUL, encodable (api/schemas/text.py)
-# Spaces only between the other characters: the pattern alone says what is
-# accepted (trimming first would accept "1( " as "1(", under the minimum).
+# E.164 (what SMS providers take): "+", the country code, at most 15 digits
+# in all. Single spaces between digits are accepted for readability and
+# dropped, so the stored number is the provider's form; the pattern alone
+# says what is accepted.
 Phone = Annotated[
     str,
-    StringConstraints(min_length=3, max_length=40, pattern=r"^\+?[0-9().-][0-9 ().-]*[0-9().-]$"),
+    StringConstraints(max_length=40, pattern=r"^\+[1-9](?: ?[0-9]){6,14}$"),
+    AfterValidator(lambda phone: phone.replace(" ", "")),
 ]
 # Length is checked by the validators below, so the refusal names the rule.
 Password = Annotated[str, Field(max_length=MAX_LENGTH)]
@@ -66,12 +69,13 @@ class UserCreate(_Write):
 
 
 def _name_not_nullable(schema: dict[str, Any]) -> None:
-    # An absent name is "leave it"; null is refused (see _name_not_null), so
-    # the document shows name as a plain string.
-    name = schema["properties"]["name"]
-    variants = name.pop("anyOf", [])
-    name.update(next((v for v in variants if v.get("type") != "null"), {}))
-    name.pop("default", None)
+    # An absent name (or choice) is "leave it"; null is refused (see
+    # _name_not_null), so the document shows each as a plain value.
+    for field in ("name", "notify_email", "notify_sms"):
+        prop = schema["properties"][field]
+        variants = prop.pop("anyOf", [])
+        prop.update(next((v for v in variants if v.get("type") != "null"), {}))
+        prop.pop("default", None)
 
 
 class UserUpdate(_Write):
@@ -79,6 +83,9 @@ class UserUpdate(_Write):
 
     name: Name | None = None
     phone: Phone | None = None
+    # Which channels order messages go on; SMS needs a phone.
+    notify_email: bool | None = None
+    notify_sms: bool | None = None
 
     @field_validator("name")
     @classmethod
@@ -86,6 +93,13 @@ class UserUpdate(_Write):
         if name is None:
             raise ValueError("name cannot be removed")
         return name
+
+    @field_validator("notify_email", "notify_sms")
+    @classmethod
+    def _choice_not_null(cls, choice: bool | None) -> bool:
+        if choice is None:
+            raise ValueError("true or false")
+        return choice
 
 
 class PasswordChange(_Write):
@@ -120,6 +134,9 @@ class UserPublic(BaseModel):
     name: str
     phone: str | None
     role: Role
+    notify_email: bool
+    notify_sms: bool
+    email_verified: bool
 
     model_config = ConfigDict(from_attributes=True)
 

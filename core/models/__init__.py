@@ -1,5 +1,6 @@
 """ORM models. Importing this package registers every table on ``Base.metadata``."""
 
+from core.models.account_tokens import AccountRequest, AccountToken, TokenPurpose
 from core.models.base import Base
 from core.models.carts import CartCheckout, CartItem
 from core.models.catalog import MovementKind, Product, StockMovement
@@ -24,6 +25,8 @@ from core.models.payments import (
 from core.models.users import LoginFailure, RevokedToken, Role, User
 
 __all__ = [
+    "AccountRequest",
+    "AccountToken",
     "Base",
     "CartCheckout",
     "CartItem",
@@ -48,5 +51,6 @@ __all__ = [
     "SimulatorRefund",
     "SimulatorSwitch",
     "StockMovement",
+    "TokenPurpose",
     "User",
 ]

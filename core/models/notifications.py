@@ -15,6 +15,9 @@ from core.models.base import Base
 class NotificationStatus(enum.StrEnum):
     SENDING = "sending"  # claimed by an attempt; a crash here may resend once
     SENT = "sent"
+    # The channel refused it for good (a wrong SMTP password, an invalid
+    # number): ``failure`` names the error type; never sent.
+    FAILED = "failed"
 
 
 class Notification(Base):
@@ -38,3 +41,7 @@ class Notification(Base):
     )
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     sent_at: Mapped[datetime | None]
+    # What the provider called it: Twilio's SM... sid, Africa's Talking's
+    # ATXid_..., the SMTP relay's answer to DATA (its queue id).
+    provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    failure: Mapped[str | None] = mapped_column(String(64))

@@ -6,7 +6,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Enum, Index, String, func
+from sqlalchemy import BigInteger, Enum, Index, String, false, func, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models.base import Base, Timestamps, new_id
@@ -25,7 +25,12 @@ class User(Timestamps, Base):
     email: Mapped[str] = mapped_column(String(320), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     name: Mapped[str] = mapped_column(String(200))
+    # E.164 (+ and up to 15 digits), checked by the API.
     phone: Mapped[str | None] = mapped_column(String(40))
+    # Which channels the customer wants order messages on; read by the
+    # notification activity at each send, so a change applies to the next one.
+    notify_email: Mapped[bool] = mapped_column(default=True, server_default=true())
+    notify_sms: Mapped[bool] = mapped_column(default=False, server_default=false())
     role: Mapped[Role] = mapped_column(
         Enum(Role, name="user_role", values_callable=lambda e: [m.value for m in e]),
         default=Role.CUSTOMER,
@@ -33,6 +38,12 @@ class User(Timestamps, Base):
     # Carried in every token as "ver"; a password change bumps it, which
     # revokes every token issued before.
     token_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    # When the owner proved the mailbox is theirs (POST /auth/verify-email).
+    email_verified_at: Mapped[datetime | None]
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
 
 
 class RevokedToken(Base):

@@ -35,6 +35,10 @@ FORWARD_POINTS = [
         "send_notification",
     )
     for when in ("before", "after")
+] + [
+    # Between the relay's accept and the row marked sent: the one place a
+    # crash resends a message (counted by the audit, not a violation).
+    "send_notification:accepted"
 ]
 # Fault points on the compensation path. Release: a declined card (nothing
 # charged, stock back). Refund: a cancel after confirmation (money back).

@@ -147,6 +147,14 @@ ORDERSAGA_ADMIN_EMAIL: {{ required "admin.email is required (the first administr
 ORDERSAGA_SMTP_HOST: {{ .Values.smtp.host | quote }}
 ORDERSAGA_SMTP_PORT: {{ .Values.smtp.port | quote }}
 ORDERSAGA_MAIL_FROM: {{ required "smtp.from is required (the sender of order mail)" .Values.smtp.from | quote }}
+ORDERSAGA_SMTP_SECURITY: {{ .Values.smtp.security | quote }}
+ORDERSAGA_SMTP_TIMEOUT_SECONDS: {{ .Values.smtp.timeoutSeconds | quote }}
+{{- with .Values.smtp.localHosts }}
+ORDERSAGA_SMTP_LOCAL_HOSTS: {{ toJson . | quote }}
+{{- end }}
+{{- with .Values.publicUrl }}
+ORDERSAGA_PUBLIC_URL: {{ . | quote }}
+{{- end }}
 ORDERSAGA_API_PORT: {{ .Values.api.port | quote }}
 ORDERSAGA_API_METRICS_PORT: {{ .Values.api.metricsPort | quote }}
 ORDERSAGA_AUTH_PORT: {{ .Values.auth.port | quote }}
@@ -303,6 +311,50 @@ ordersaga.io/secrets-rotation: {{ . | quote }}
 {{- end }}
 {{- end }}
 
+{{/*
+The SMTP login of the pods that send mail (worker: order mail; auth: account
+mail). Not in the ConfigMap: a pod given the user name must get the password
+too (the settings refuse one without the other), and the API needs neither.
+*/}}
+{{- define "ordersaga.mailEnv" -}}
+{{- with .Values.smtp.username }}
+- name: ORDERSAGA_SMTP_USERNAME
+  value: {{ . | quote }}
+{{ include "ordersaga.secretEnv" (dict "root" $ "name" "ORDERSAGA_SMTP_PASSWORD" "key" "smtpPassword") }}
+{{- end }}
+{{- end }}
+
+{{/* The SMS provider and its credentials: the worker's only (it sends the texts). */}}
+{{- define "ordersaga.smsEnv" -}}
+{{- $sms := .Values.sms }}
+- name: ORDERSAGA_SMS_PROVIDER
+  value: {{ $sms.provider | quote }}
+{{- if eq $sms.provider "twilio" }}
+- name: ORDERSAGA_TWILIO_ACCOUNT_SID
+  value: {{ required "sms.twilio.accountSid is required for sms.provider twilio" $sms.twilio.accountSid | quote }}
+{{- if not (or $sms.twilio.fromNumber $sms.twilio.messagingServiceSid) }}
+{{- fail "sms.twilio needs fromNumber or messagingServiceSid" }}
+{{- end }}
+{{- with $sms.twilio.fromNumber }}
+- name: ORDERSAGA_TWILIO_FROM_NUMBER
+  value: {{ . | quote }}
+{{- end }}
+{{- with $sms.twilio.messagingServiceSid }}
+- name: ORDERSAGA_TWILIO_MESSAGING_SERVICE_SID
+  value: {{ . | quote }}
+{{- end }}
+{{ include "ordersaga.secretEnv" (dict "root" $ "name" "ORDERSAGA_TWILIO_AUTH_TOKEN" "key" "twilioAuthToken") }}
+{{- else if eq $sms.provider "africastalking" }}
+- name: ORDERSAGA_AFRICASTALKING_USERNAME
+  value: {{ required "sms.africastalking.username is required for sms.provider africastalking" $sms.africastalking.username | quote }}
+{{- with $sms.africastalking.senderId }}
+- name: ORDERSAGA_AFRICASTALKING_SENDER_ID
+  value: {{ . | quote }}
+{{- end }}
+{{ include "ordersaga.secretEnv" (dict "root" $ "name" "ORDERSAGA_AFRICASTALKING_API_KEY" "key" "africastalkingApiKey") }}
+{{- end }}
+{{- end }}
+
 {{/* The data of the chart-made Secret (templates/secret.yaml). */}}
 {{- define "ordersaga.secretData" -}}
 {{- $keys := .Values.secrets.keys }}
@@ -316,5 +368,14 @@ ordersaga.io/secrets-rotation: {{ . | quote }}
 {{- end }}
 {{- if .Values.temporal.apiKey.enabled }}
 {{ $keys.temporalApiKey }}: {{ required "secrets.temporalApiKey is required when temporal.apiKey.enabled" .Values.secrets.temporalApiKey | b64enc | quote }}
+{{- end }}
+{{- if .Values.smtp.username }}
+{{ $keys.smtpPassword }}: {{ required "secrets.smtpPassword is required when smtp.username is set" .Values.secrets.smtpPassword | b64enc | quote }}
+{{- end }}
+{{- if eq .Values.sms.provider "twilio" }}
+{{ $keys.twilioAuthToken }}: {{ required "secrets.twilioAuthToken is required for sms.provider twilio" .Values.secrets.twilioAuthToken | b64enc | quote }}
+{{- end }}
+{{- if eq .Values.sms.provider "africastalking" }}
+{{ $keys.africastalkingApiKey }}: {{ required "secrets.africastalkingApiKey is required for sms.provider africastalking" .Values.secrets.africastalkingApiKey | b64enc | quote }}
 {{- end }}
 {{- end }}
