@@ -18,8 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from api import metrics
+from api.body_limit import BodySizeLimit
 from api.docs import install_offline_docs
-from api.errors import BodySizeLimit, install_error_handlers
+from api.errors import install_error_handlers
 from api.keys import signing_keys, static_verification_keys
 from api.request_context import RequestContextMiddleware
 from api.tokens import KeyStore, TokenIssuer, TokenVerifier

@@ -13,13 +13,8 @@ from fastapi import APIRouter, Response
 from api.cart_store import Cart, checkout_cart, clear_cart, read_cart, set_line
 from api.deps import CurrentUser, ResourcesDep, TemporalClient
 from api.errors import problem_responses
-from api.orders import (
-    _IDEMPOTENCY_KEY_PARAMETER,
-    IdempotencyKey,
-    PreferWait,
-    load_order,
-    to_public,
-)
+from api.order_headers import IDEMPOTENCY_KEY_PARAMETER, IdempotencyKey, PreferWait
+from api.order_reads import load_order, to_public
 from api.ratelimit import CheckoutRateLimit
 from api.schemas.cart import CartCheckoutCreate, CartLinePublic, CartLineSet, CartPublic
 from api.schemas.orders import OrderPublic
@@ -80,7 +75,7 @@ async def empty_cart(principal: CurrentUser, resources: ResourcesDep) -> Respons
         200: {"description": "settled within the Prefer: wait time", "model": OrderPublic},
         **problem_responses(400, 401, 409, 413, 422, 429, 503),
     },
-    openapi_extra={"parameters": [_IDEMPOTENCY_KEY_PARAMETER]},
+    openapi_extra={"parameters": [IDEMPOTENCY_KEY_PARAMETER]},
 )
 async def checkout(
     principal: CurrentUser,

@@ -1,19 +1,22 @@
 """Orders: checkout, reading orders and their timeline, cancel, and the admin's ship/deliver.
 
 Reads come from the PostgreSQL read model that the saga's activities keep
-current, so listing and showing orders never asks Temporal. Changes go to
-the order's workflow (see api/checkout.py and api/order_actions.py).
+current, so listing and showing orders never asks Temporal (one order's
+loading, public form and owner check: api/order_reads.py). Changes go to
+the order's workflow (see api/checkout.py and api/order_actions.py). The
+``Idempotency-Key`` and ``Prefer`` headers: api/order_headers.py.
+
+The ``x as x`` imports are re-exports: the storefront pages (api/web/)
+import ``idempotency_key``, ``owned_order`` and ``to_public`` from here.
 """
 
 from __future__ import annotations
 
-import re
 import uuid
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Query, Response
 from sqlalchemy import func, select
 from temporalio.client import Client
 
@@ -21,184 +24,31 @@ from api.app import Resources
 from api.auth.recovery import VerifiedEmail
 from api.checkout import place_order
 from api.deps import AdminUser, CurrentUser, ResourcesDep, TemporalClient
-from api.errors import ProblemError
 from api.order_actions import RESULT_TIMEOUT_SECONDS, Action, request_change, wait_for_read_model
+from api.order_headers import IDEMPOTENCY_KEY_PARAMETER, IdempotencyKey, PreferWait
+from api.order_headers import idempotency_key as idempotency_key
+from api.order_reads import OrderRecord, OwnedOrder, load_order
+from api.order_reads import owned_order as owned_order
+from api.order_reads import to_public as to_public
 from api.pagination import PageDep
 from api.ratelimit import CheckoutRateLimit
 from api.schemas.orders import (
     CancelBody,
     OrderCreate,
-    OrderItemPublic,
     OrderList,
     OrderPublic,
-    PaymentPublic,
     ShipBody,
     TimelineEventPublic,
     TimelinePublic,
 )
 from api.tokens import Principal
-from core.db import SessionFactory
 from core.models import Order, OrderEvent, OrderStatus, Payment
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
-MAX_WAIT_SECONDS = 30
 # After the saga reports a change, how long to wait for its row to show it.
 READ_MODEL_WAIT_SECONDS = 5.0
-MAX_IDEMPOTENCY_KEY_LENGTH = 255
-_KEY_PATTERN = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
 _PROBLEM: dict[str, Any] = {"content": {"application/problem+json": {}}}
-
-
-# --- reading --------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OrderRecord:
-    """An order with its payment record, loaded in one short session."""
-
-    order: Order
-    payment: Payment | None
-
-
-async def load_order(sessions: SessionFactory, order_id: uuid.UUID) -> OrderRecord | None:
-    # A fresh session each time: callers re-read after the saga moved on.
-    async with sessions() as session:
-        # The order and its payment in one query (its lines follow in one more).
-        row = (
-            await session.execute(
-                select(Order, Payment)
-                .outerjoin(Payment, Payment.order_id == Order.id)
-                .where(Order.id == order_id)
-            )
-        ).one_or_none()
-        if row is None:
-            return None
-        return OrderRecord(row[0], row[1])
-
-
-def to_public(record: OrderRecord) -> OrderPublic:
-    order, payment = record.order, record.payment
-    return OrderPublic(
-        id=order.id,
-        status=order.status.value,
-        items=[
-            OrderItemPublic(
-                product_id=item.product_id,
-                sku=item.sku,
-                name=item.name,
-                quantity=item.quantity,
-                unit_price=item.unit_price,
-            )
-            for item in order.items
-        ],
-        total=order.total,
-        currency=order.currency,
-        shipping_address=order.shipping_address,
-        # The token is never part of an answer.
-        payment=None
-        if payment is None
-        else PaymentPublic(
-            status=payment.status,
-            amount=payment.amount,
-            refunded_amount=payment.refunded_amount,
-        ),
-        failure_reason=order.failure_reason,
-        needs_attention=order.needs_attention,
-        cancel_reason=order.cancel_reason,
-        carrier=order.carrier,
-        tracking_number=order.tracking_number,
-        created_at=order.created_at,
-        updated_at=order.updated_at,
-    )
-
-
-async def owned_order(
-    order_id: str, principal: CurrentUser, resources: ResourcesDep
-) -> OrderRecord:
-    """The order at this path if the caller owns it or is an admin; 404 otherwise.
-
-    Someone else's order answers exactly like a missing one, so order IDs
-    cannot be probed.
-    """
-    not_found = ProblemError(404, "no order with this id", code="order-not-found")
-    try:
-        oid = uuid.UUID(order_id)
-    except ValueError:
-        raise not_found from None
-    record = await load_order(resources.sessions, oid)
-    if record is None or not (principal.is_admin or record.order.customer_id == principal.user_id):
-        raise not_found
-    return record
-
-
-OwnedOrder = Annotated[OrderRecord, Depends(owned_order)]
-
-
-# --- checkout headers -----------------------------------------------------
-
-
-# Documented by hand (the header itself is declared optional so that its
-# absence is the contract's 400, not a 422): required, with its real rules,
-# so a client generated from the document always sends a usable key.
-_IDEMPOTENCY_KEY_PARAMETER: dict[str, Any] = {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "required": True,
-    "description": "a client-chosen key (at most 255 printable ASCII characters); "
-    "a retry with the same key and body returns the same order",
-    "schema": {
-        "type": "string",
-        "minLength": 1,
-        "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH,
-        "pattern": f"^{_KEY_PATTERN.pattern}$",
-    },
-}
-
-
-async def idempotency_key(
-    key: Annotated[str | None, Header(alias="Idempotency-Key", include_in_schema=False)] = None,
-) -> str:
-    if key is None or not key.strip():
-        raise ProblemError(400, "the Idempotency-Key header is required", code="idempotency-key")
-    if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not _KEY_PATTERN.fullmatch(key):
-        raise ProblemError(
-            400,
-            f"the Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} "
-            "printable ASCII characters",
-            code="idempotency-key",
-        )
-    return key
-
-
-IdempotencyKey = Annotated[str, Depends(idempotency_key)]
-
-
-async def prefer_wait(
-    prefer: Annotated[
-        str | None,
-        Header(description=f"`wait=N` (0..{MAX_WAIT_SECONDS}): wait up to N s for the outcome"),
-    ] = None,
-) -> int | None:
-    """The ``wait`` preference of a ``Prefer`` header (RFC 7240), if any."""
-    if prefer is None:
-        return None
-    for preference in prefer.split(","):
-        name, _, value = preference.split(";")[0].strip().partition("=")
-        if name.strip().lower() != "wait":
-            continue  # other preferences are not ours to refuse
-        value = value.strip().strip('"')
-        if not value.isdigit() or len(value) > 2 or int(value) > MAX_WAIT_SECONDS:
-            raise ProblemError(
-                400,
-                f"Prefer: wait must be a whole number of seconds from 0 to {MAX_WAIT_SECONDS}",
-                code="invalid-prefer",
-            )
-        return int(value)
-    return None
-
-
-PreferWait = Annotated[int | None, Depends(prefer_wait)]
 
 
 # --- routes ---------------------------------------------------------------
@@ -217,7 +67,7 @@ PreferWait = Annotated[int | None, Depends(prefer_wait)]
         429: {"description": "too many checkouts; see Retry-After", **_PROBLEM},
         503: {"description": "Temporal unreachable; retry with the same key", **_PROBLEM},
     },
-    openapi_extra={"parameters": [_IDEMPOTENCY_KEY_PARAMETER]},
+    openapi_extra={"parameters": [IDEMPOTENCY_KEY_PARAMETER]},
 )
 async def create_order(
     principal: CurrentUser,

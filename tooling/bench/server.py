@@ -25,7 +25,7 @@ from api.checkout import fingerprint, invalid_order_problem, order_request
 from api.deps import CurrentUser, ResourcesDep, TemporalClient
 from api.errors import ProblemError
 from api.main import create_app
-from api.orders import IdempotencyKey
+from api.order_headers import IdempotencyKey
 from api.schemas.orders import OrderCreate
 from core.ordering import InvalidOrder
 from core.settings import Settings

@@ -1,0 +1,103 @@
+"""Reading orders: one order with its payment, its public form, and the owner check.
+
+Reads come from the PostgreSQL read model that the saga's activities keep
+current, so showing an order never asks Temporal. The routes that use these
+are in api/orders.py.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends
+from sqlalchemy import select
+
+from api.deps import CurrentUser, ResourcesDep
+from api.errors import ProblemError
+from api.schemas.orders import OrderItemPublic, OrderPublic, PaymentPublic
+from core.db import SessionFactory
+from core.models import Order, Payment
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    """An order with its payment record, loaded in one short session."""
+
+    order: Order
+    payment: Payment | None
+
+
+async def load_order(sessions: SessionFactory, order_id: uuid.UUID) -> OrderRecord | None:
+    # A fresh session each time: callers re-read after the saga moved on.
+    async with sessions() as session:
+        # The order and its payment in one query (its lines follow in one more).
+        row = (
+            await session.execute(
+                select(Order, Payment)
+                .outerjoin(Payment, Payment.order_id == Order.id)
+                .where(Order.id == order_id)
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        return OrderRecord(row[0], row[1])
+
+
+def to_public(record: OrderRecord) -> OrderPublic:
+    order, payment = record.order, record.payment
+    return OrderPublic(
+        id=order.id,
+        status=order.status.value,
+        items=[
+            OrderItemPublic(
+                product_id=item.product_id,
+                sku=item.sku,
+                name=item.name,
+                quantity=item.quantity,
+                unit_price=item.unit_price,
+            )
+            for item in order.items
+        ],
+        total=order.total,
+        currency=order.currency,
+        shipping_address=order.shipping_address,
+        # The token is never part of an answer.
+        payment=None
+        if payment is None
+        else PaymentPublic(
+            status=payment.status,
+            amount=payment.amount,
+            refunded_amount=payment.refunded_amount,
+        ),
+        failure_reason=order.failure_reason,
+        needs_attention=order.needs_attention,
+        cancel_reason=order.cancel_reason,
+        carrier=order.carrier,
+        tracking_number=order.tracking_number,
+        created_at=order.created_at,
+        updated_at=order.updated_at,
+    )
+
+
+async def owned_order(
+    order_id: str, principal: CurrentUser, resources: ResourcesDep
+) -> OrderRecord:
+    """The order at this path if the caller owns it or is an admin; 404 otherwise.
+
+    Someone else's order answers exactly like a missing one, so order IDs
+    cannot be probed.
+    """
+    not_found = ProblemError(404, "no order with this id", code="order-not-found")
+    try:
+        oid = uuid.UUID(order_id)
+    except ValueError:
+        raise not_found from None
+    record = await load_order(resources.sessions, oid)
+    if record is None or not (principal.is_admin or record.order.customer_id == principal.user_id):
+        raise not_found
+    return record
+
+
+OwnedOrder = Annotated[OrderRecord, Depends(owned_order)]
