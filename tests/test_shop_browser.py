@@ -31,12 +31,14 @@ from playwright.async_api import (
     expect,
 )
 from pydantic import SecretStr
+from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
 from activities.payment_simulator import PaymentSimulator
 from api.main import create_app
 from api.web.session import SESSION_COOKIE
 from core.db import SessionFactory
+from core.models import CaughtMail
 from core.settings import Settings
 from tests.e2e import ADDRESS, free_port, running_stack
 from tests.factories import DEFAULT_PASSWORD, create_user
@@ -312,6 +314,42 @@ async def test_keyboard_only_log_in_and_add_to_cart_at_phone_width(
     await page.get_by_role("button", name="Add to cart").focus()
     await page.keyboard.press("Enter")
     await expect(page.get_by_role("article", name="Wireless Mouse")).to_be_visible()
+
+
+async def _reset_link_path(sessions: SessionFactory, to: str) -> str:
+    """The path of the reset link mailed to ``to`` (bounded poll of the SMTP sink)."""
+    deadline = asyncio.get_running_loop().time() + 15
+    while True:
+        async with sessions() as session:
+            mail = await session.scalar(select(CaughtMail).where(CaughtMail.rcpt_to == to))
+        if mail is not None:
+            found = re.search(r"/reset-password\?token=[A-Za-z0-9_-]+", mail.body)
+            assert found, "no reset link in the mail"
+            return found.group(0)
+        assert asyncio.get_running_loop().time() < deadline, "no reset mail"
+        await asyncio.sleep(0.1)
+
+
+async def test_forgot_password_then_reset_then_log_in_with_the_new_password(
+    page: Page, shop: Shop, sessions: SessionFactory
+) -> None:
+    user = await create_user(sessions)
+    await page.goto("/shop/login")
+    await page.get_by_role("link", name="Forgot password?").click()
+    await page.get_by_label("Email").fill(user.email)
+    await page.get_by_role("button", name="Send reset link").click()
+    await expect(page.get_by_role("status")).to_be_visible()
+
+    await page.goto(await _reset_link_path(sessions, user.email))
+    await page.get_by_label("New password").fill("difference-engine-1822")
+    await page.get_by_role("button", name="Reset password").click()
+    await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    await expect(page.get_by_role("status")).to_be_visible()
+
+    await page.get_by_label("Email").fill(user.email)
+    await page.get_by_label("Password").fill("difference-engine-1822")
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page.get_by_role("button", name="Log out")).to_be_visible()
 
 
 @pytest.mark.parametrize("path", ["/docs", "/redoc"])

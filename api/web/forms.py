@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import Request
 from pydantic import ValidationError
 
+from api.errors import ProblemError
 from api.web.csrf import FIELD
 
 _MESSAGES = {
@@ -51,3 +52,18 @@ def field_errors(err: ValidationError) -> dict[str, str]:
 def nested(data: dict[str, str], prefix: str) -> dict[str, Any]:
     """Fields named ``prefix.x`` as a dict ``{x: ...}``."""
     return {k.removeprefix(prefix + "."): v for k, v in data.items() if k.startswith(prefix + ".")}
+
+
+def problem_field_errors(err: ProblemError) -> dict[str, str]:
+    """A route's own 422 for a rule across fields (``invalid_field``), per field.
+
+    Its messages name the rule (api/auth/profile.invalid_field), never the input.
+    """
+    errors: dict[str, str] = {}
+    if err.status_code != 422:
+        return errors
+    for problem in err.extra.get("errors", []):
+        field, message = problem.get("field"), problem.get("message")
+        if isinstance(field, str) and isinstance(message, str):
+            errors.setdefault(field, message)
+    return errors
