@@ -26,10 +26,7 @@ from api.checkout import place_order
 from api.deps import AdminUser, CurrentUser, ResourcesDep, TemporalClient
 from api.order_actions import RESULT_TIMEOUT_SECONDS, Action, request_change, wait_for_read_model
 from api.order_headers import IDEMPOTENCY_KEY_PARAMETER, IdempotencyKey, PreferWait
-from api.order_headers import idempotency_key as idempotency_key
-from api.order_reads import OrderRecord, OwnedOrder, load_order
-from api.order_reads import owned_order as owned_order
-from api.order_reads import to_public as to_public
+from api.order_reads import OrderRecord, OwnedOrder, load_order, to_public
 from api.pagination import PageDep
 from api.ratelimit import CheckoutRateLimit
 from api.schemas.orders import (

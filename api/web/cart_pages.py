@@ -12,7 +12,7 @@ from activities.payment_simulator import TOK_DECLINED, TOK_FLAKY, TOK_TIMEOUT, T
 from api.cart_store import checkout_cart, read_cart, set_line
 from api.deps import ResourcesDep, TemporalClient
 from api.errors import ProblemError
-from api.orders import idempotency_key
+from api.order_headers import idempotency_key
 from api.ratelimit import checkout_limiter, limit_checkout
 from api.schemas.cart import CartCheckoutCreate, CartLineSet
 from api.schemas.orders import MAX_QUANTITY

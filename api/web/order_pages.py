@@ -18,7 +18,8 @@ from api.cart_store import read_cart
 from api.deps import ResourcesDep, TemporalClient
 from api.errors import ProblemError
 from api.order_actions import _HOPELESS, Action
-from api.orders import cancel_order, get_timeline, list_orders, owned_order, to_public
+from api.order_reads import owned_order, to_public
+from api.orders import cancel_order, get_timeline, list_orders
 from api.pagination import Page
 from api.schemas.orders import CancelBody, OrderPublic
 from api.tokens import Principal
