@@ -1,8 +1,11 @@
 """Cancel, ship and deliver: Temporal Updates on an order's saga, mapped to HTTP.
 
 The workflow decides whether a change is allowed (its update validators
-reject at once from a state that does not allow it); this module only turns
-each way an Update can end into a precise answer:
+reject at once from a state that does not allow it), by the rules of
+``workflows/order_rules.py``. From the same rules this module refuses, with
+no round trip to Temporal, an action that no status the order can still
+reach allows (the read model's status); otherwise it turns each way an
+Update can end into a precise answer:
 
 - rejected by the validator or failed in the handler -> 409;
 - the saga already finished (Temporal answers NOT_FOUND) -> 409;
@@ -12,7 +15,6 @@ each way an Update can end into a precise answer:
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import uuid
 from datetime import timedelta
@@ -29,9 +31,13 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ProblemError
 from core.db import SessionFactory
-from core.models import Order, OrderStatus
+from core.models import Order
 from workflows.checkout import OrderWorkflow
 from workflows.checkout_io import CancelRequest, OrderState, ShipRequest, workflow_id
+
+# Action is re-exported: the routes name the changes through this module.
+from workflows.order_rules import Action as Action
+from workflows.order_rules import never_allowed
 
 log = logging.getLogger(__name__)
 
@@ -46,51 +52,10 @@ RESULT_TIMEOUT_SECONDS = 10.0
 _READ_MODEL_POLL_SECONDS = 0.1
 
 
-class Action(enum.StrEnum):
-    CANCEL = "cancelled"
-    SHIP = "shipped"
-    DELIVER = "delivered"
-
-
-# States from which an action can never succeed. They are final in the read
-# model, so refusing from them needs no round trip to Temporal; every other
-# state is judged by the workflow's validator.
-_HOPELESS: dict[Action, frozenset[OrderStatus]] = {
-    Action.CANCEL: frozenset(
-        {
-            OrderStatus.SHIPPED,
-            OrderStatus.DELIVERED,
-            OrderStatus.REJECTED,
-            OrderStatus.PAYMENT_FAILED,
-            OrderStatus.CANCELLED,
-        }
-    ),
-    Action.SHIP: frozenset(
-        {
-            OrderStatus.SHIPPED,
-            OrderStatus.DELIVERED,
-            OrderStatus.REJECTED,
-            OrderStatus.PAYMENT_FAILED,
-            OrderStatus.CANCELLED,
-        }
-    ),
-    Action.DELIVER: frozenset(
-        {
-            OrderStatus.DELIVERED,
-            OrderStatus.REJECTED,
-            OrderStatus.PAYMENT_FAILED,
-            OrderStatus.CANCELLED,
-        }
-    ),
-}
-
-_VERB = {Action.CANCEL: "cancelled", Action.SHIP: "shipped", Action.DELIVER: "delivered"}
-
-
 def _conflict(order: Order, action: Action, why: str | None = None) -> ProblemError:
     # The saga's own refusal is the most precise reason; the read model's
     # status is what the client can see, so it goes along either way.
-    detail = why or f"the order is {order.status.value} and cannot be {_VERB[action]}"
+    detail = why or f"the order is {order.status.value} and cannot be {action.value}"
     return ProblemError(
         409, detail, code="order-state-conflict", extra={"order_status": order.status.value}
     )
@@ -151,7 +116,7 @@ async def request_change(
 
     Raises a 409 ProblemError when the saga refuses, 503 when it cannot be reached.
     """
-    if order.status in _HOPELESS[action]:
+    if never_allowed(action, order.status):
         raise _conflict(order, action)
     try:
         update = await _start(
@@ -175,7 +140,7 @@ async def request_change(
             raise _conflict(
                 order,
                 action,
-                f"the order's processing has already finished; it cannot be {_VERB[action]}",
+                f"the order's processing has already finished; it cannot be {action.value}",
             ) from err
         log.warning("update %s of order %s failed: %s", action.name, order.id, err.status)
         raise _unavailable("the order service cannot reach Temporal right now") from err

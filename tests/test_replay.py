@@ -19,15 +19,15 @@ from temporalio.client import WorkflowHistory
 from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 
-from workflows.checkout import (
+from workflows.checkout import OrderWorkflow
+from workflows.checkout_io import CheckoutInput, CheckoutResult
+from workflows.versions import (
     ATOMIC_SHIP,
     CANCELLABLE_CHARGE,
     CLEAR_ATTENTION_ON_RECOVERY,
     LOCAL_FORWARD_STEPS,
     REPORT_STUCK_COMPENSATION,
-    OrderWorkflow,
 )
-from workflows.checkout_io import CheckoutInput, CheckoutResult
 
 # This module defines a workflow (the altered one below), so the sandbox
 # re-imports it; everything that is not workflow code is passed through.

@@ -38,8 +38,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from core.models import Product
 from tests.faults.processes import WorkerProcess
 from tests.faults.stack import FaultStack, Scenario, fault_stack
-from workflows.checkout import INVALID_TRANSITION, OrderWorkflow
+from workflows.checkout import OrderWorkflow
 from workflows.checkout_io import CancelRequest, ShipRequest, workflow_id
+from workflows.order_updates import INVALID_TRANSITION
 
 T = TypeVar("T")
 

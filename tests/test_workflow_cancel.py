@@ -31,8 +31,9 @@ from tests.saga_fakes import (
     wait_for,
 )
 from workflows import search_attributes
-from workflows.checkout import INVALID_TRANSITION, OrderWorkflow
+from workflows.checkout import OrderWorkflow
 from workflows.checkout_io import CancelRequest, ShipRequest, workflow_id
+from workflows.order_updates import INVALID_TRANSITION
 
 pytestmark = pytest.mark.timeout(120)
 

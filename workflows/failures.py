@@ -19,7 +19,7 @@ from temporalio.exceptions import (
 
 with workflow.unsafe.imports_passed_through():
     from activities import errors
-    from core.models.orders import OrderStatus
+    from core.order_status import OrderStatus
 
 
 class CancelRequested(Exception):

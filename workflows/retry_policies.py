@@ -14,10 +14,14 @@ Why each is shaped the way it is:
   without limit, because giving up would lose stock or keep a customer's money.
 - Notifications come after the pivot, so they may take long: they retry for a
   day and never undo the order.
+
+``ActivityOptions`` bundles a step's timeouts with its policy, so each kind of
+call names its options once (the saga's call sites pass one of these).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from temporalio import workflow
@@ -115,3 +119,64 @@ BOOKKEEPING = RetryPolicy(
     maximum_attempts=5,
     non_retryable_error_types=[errors.INVALID_ORDER],
 )
+
+
+@dataclass(frozen=True)
+class ActivityOptions:
+    """The timeouts and retry policy of one kind of activity call."""
+
+    start_to_close: timedelta
+    retry_policy: RetryPolicy
+    schedule_to_close: timedelta | None = None
+
+    def retried(self, policy: RetryPolicy) -> ActivityOptions:
+        """The same call under another policy (a compensation's quick, then persistent)."""
+        return replace(self, retry_policy=policy)
+
+
+# A regular database step (the ship before ATOMIC_SHIP, the deliver).
+DATABASE = ActivityOptions(DATABASE_STEP_TIMEOUT, DATABASE_STEP)
+# A ship: one transaction, retried until done.
+SHIP = ActivityOptions(DATABASE_STEP_TIMEOUT, SHIPMENT)
+# The saga's own timeline lines and attention flag: best effort.
+RECORD = ActivityOptions(DATABASE_STEP_TIMEOUT, BOOKKEEPING)
+# A database compensation (release the stock, record the failure end); its
+# policy is given per try (COMPENSATION_QUICK, then COMPENSATION_PERSISTENT).
+UNDO_IN_DATABASE = ActivityOptions(DATABASE_STEP_TIMEOUT, COMPENSATION_QUICK)
+NOTIFY = ActivityOptions(NOTIFICATION_TIMEOUT, NOTIFICATION, NOTIFICATION_DEADLINE)
+
+
+@dataclass(frozen=True)
+class RunTimeouts:
+    """What one run's step options depend on: its input and its patches.
+
+    ``database_attempt`` is LOCAL_STEP_TIMEOUT once the database steps run
+    locally with a short attempt (since CANCELLABLE_CHARGE), else
+    DATABASE_STEP_TIMEOUT; the provider's come from the workflow input
+    (never from settings, which would not replay).
+    """
+
+    database_attempt: timedelta
+    provider_seconds: float
+    payment_deadline_seconds: float
+
+    def database_step(self) -> ActivityOptions:
+        return ActivityOptions(self.database_attempt, DATABASE_STEP)
+
+    def pivot(self) -> ActivityOptions:
+        return ActivityOptions(self.database_attempt, PIVOT)
+
+    def charge(self) -> ActivityOptions:
+        # The deadline bounds the whole charge, retries included; past it the
+        # order fails as payment_failed and the refund voids anything.
+        return ActivityOptions(
+            timedelta(seconds=self.provider_seconds),
+            PAYMENT,
+            timedelta(seconds=self.payment_deadline_seconds),
+        )
+
+    def refund(self) -> ActivityOptions:
+        return ActivityOptions(timedelta(seconds=self.provider_seconds), COMPENSATION_QUICK)
+
+    def release(self) -> ActivityOptions:
+        return UNDO_IN_DATABASE

@@ -17,7 +17,6 @@ from pydantic import ValidationError
 from api.cart_store import read_cart
 from api.deps import ResourcesDep, TemporalClient
 from api.errors import ProblemError
-from api.order_actions import _HOPELESS, Action
 from api.order_reads import owned_order, to_public
 from api.orders import cancel_order, get_timeline, list_orders
 from api.pagination import Page
@@ -28,6 +27,7 @@ from api.web.forms import posted
 from api.web.render import render, templates
 from api.web.session import PageUser
 from core.models import OrderStatus
+from workflows.order_rules import Action, never_allowed
 
 router = APIRouter(include_in_schema=False)
 forms = APIRouter(include_in_schema=False, dependencies=[Depends(require_csrf)])
@@ -36,8 +36,9 @@ MAX_LISTED = 100
 
 
 def _cancellable(order: OrderPublic) -> bool:
-    # The final states the cancel route refuses without asking the saga.
-    return OrderStatus(order.status) not in _HOPELESS[Action.CANCEL]
+    # The states the cancel route refuses without asking the saga: the same
+    # rule (workflows/order_rules.py) the saga and the REST route use.
+    return not never_allowed(Action.CANCEL, OrderStatus(order.status))
 
 
 def _settled_for_good(order: OrderPublic) -> bool:

@@ -28,23 +28,15 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from core.models.base import Base, Timestamps, new_id
 
+# Re-exported: the status is plain kernel code (the saga imports it without
+# the ORM); the model and ``core.models`` keep offering it.
+from core.order_status import OrderStatus
+
+__all__ = ["Order", "OrderEvent", "OrderItem", "OrderStatus", "Reservation", "ReservationStatus"]
+
 
 def _pg_enum(cls: type[enum.Enum], name: str) -> Enum:
     return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e])
-
-
-class OrderStatus(enum.StrEnum):
-    PENDING = "pending"  # the saga is running
-    CONFIRMED = "confirmed"  # stock held and payment captured: the pivot
-    SHIPPED = "shipped"
-    DELIVERED = "delivered"
-    REJECTED = "rejected"  # out of stock or a product went away; nothing charged
-    PAYMENT_FAILED = "payment_failed"  # declined or deadline passed; stock released
-    CANCELLED = "cancelled"  # by owner or admin before shipping; refunded, released
-
-    @property
-    def settled(self) -> bool:
-        return self is not OrderStatus.PENDING
 
 
 class Order(Timestamps, Base):

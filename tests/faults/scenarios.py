@@ -84,7 +84,7 @@ async def _kill_during_refund(stack: FaultStack, point: str, *, orders: int) -> 
 
 
 # The first workflow version: the commit before any workflow.patched change
-# (before workflows.checkout.CLEAR_ATTENTION_ON_RECOVERY). Its saga already
+# (before workflows.versions.CLEAR_ATTENTION_ON_RECOVERY). Its saga already
 # compensated strictly in reverse, as the contract says and as today's does.
 FIRST_VERSION = "f6bc330dfd7bd84006694dbe88e78ca3d652c022"
 

@@ -10,14 +10,15 @@ trip apiece, as it was before ``LOCAL_FORWARD_STEPS``.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Coroutine
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 
 from workflows.checkout import OrderWorkflow
 from workflows.checkout_io import CheckoutInput, CheckoutResult
+from workflows.retry_policies import ActivityOptions
+from workflows.steps import Step, run_forward
 
 
 @workflow.defn(name="OrderWorkflow")
@@ -26,19 +27,7 @@ class NaiveOrderWorkflow(OrderWorkflow):
     async def run(self, input: CheckoutInput) -> CheckoutResult:
         return await super().run(input)
 
-    async def _forward_step(
-        self,
-        activity: Any,
-        arg: Any,
-        *,
-        start_to_close: timedelta,
-        retry_policy: RetryPolicy,
-        schedule_to_close: timedelta | None = None,
-    ) -> None:
-        await workflow.execute_activity_method(
-            activity,
-            arg,
-            start_to_close_timeout=start_to_close,
-            schedule_to_close_timeout=schedule_to_close,
-            retry_policy=retry_policy,
-        )
+    def _forward_step(
+        self, step: Step, arg: object, options: ActivityOptions
+    ) -> Coroutine[Any, Any, None]:
+        return run_forward(step, arg, options, local=False)
