@@ -40,7 +40,7 @@ test: install lint typecheck chromium
 
 # The shop's screenshots in the README, taken by the browser tests.
 screenshots: install chromium
-	ORDERSAGA_SCREENSHOTS=docs/screenshots $(RUN) pytest -q tests/test_shop_browser.py
+	ORDERSAGA_SCREENSHOTS=docs/screenshots $(RUN) pytest -q tests/api/test_shop_browser.py
 
 # The longer matrices (marked slow) on top of the fast suite.
 test-full: install chromium
@@ -58,9 +58,9 @@ fmt: install
 	$(RUN) ruff format .
 	$(RUN) ruff check --fix .
 
-# Re-record the replay corpus in tests/histories/ from the current workflow.
+# Re-record the replay corpus in tests/workflows/histories/ from the current workflow.
 record-histories: install
-	$(RUN) python -m tests.record_histories
+	$(RUN) python -m tests.workflows.record_histories
 
 clean:
 	rm -rf $(TOOLS) $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

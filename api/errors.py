@@ -8,7 +8,7 @@ No error body reflects what the client sent (no path, query, header or body
 text, not even a refused key's name): a password, a card token or markup
 can never come back in an error. Details are fixed text written here or in
 the routes; validation errors are rendered by api/validation_errors.py
-(tests/test_error_reflection.py sends a marker to every route to prove it).
+(tests/api/test_error_reflection.py sends a marker to every route to prove it).
 The body size limit's middleware is api/body_limit.py.
 """
 

@@ -11,7 +11,7 @@ and the run that walks them and settles a failure. Beside it:
 flag), ``outbox.py`` (the messages), ``steps.py`` (how a step runs),
 ``order_rules.py`` (which status allows which update) and ``versions.py``
 (the patch ids). The order of the steps and their compensations is recorded
-in ``tests/histories/`` and replayed by ``tests/test_replay.py``: changing it
+in ``tests/workflows/histories/`` and replayed by ``tests/workflows/test_replay.py``: changing it
 breaks running workflows.
 """
 

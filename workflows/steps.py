@@ -3,7 +3,7 @@
 A ``Step`` names its activity, how to build its input, its options and its
 compensation (an ``Undo``); ``workflows/checkout.py`` lists the saga's steps
 as a table of these and walks it. The runners here issue exactly the
-commands the saga always issued for a step (see tests/test_replay.py).
+commands the saga always issued for a step (see tests/workflows/test_replay.py).
 
 Workflow code (it calls the ``workflow`` API), so imported inside the sandbox
 like ``checkout.py``; only its activity and pure imports are passed through.

@@ -3,7 +3,7 @@ and returns the violations it found (wrong end state, a second charge, an audit
 finding): an empty list is a pass.
 
 The pytest cases (``tests/faults/test_*.py``) run a few of each; the full
-matrix (``python -m tests.fault_matrix``) runs all of them, many times.
+matrix (``python -m tests.faults.fault_matrix``) runs all of them, many times.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from temporalio.client import WorkflowUpdateStage
 
 from activities.payment_simulator import PaymentSimulator
 from core.models import OrderEvent, Product, Reservation
-from tests.factories import create_user
 from tests.faults.processes import export_commit
 from tests.faults.stack import PROVIDER_TIMEOUT, SHORT_PAYMENT_DEADLINE, FaultStack, Scenario
-from tests.polling import poll_until
+from tests.support.factories import create_user
+from tests.support.polling import poll_until
 from workflows.checkout import OrderWorkflow
 from workflows.checkout_io import CancelRequest, workflow_id
 

@@ -6,7 +6,7 @@ own, so stopping them disturbs no other test) and an SMTP sink. Each
 any number of worker *processes*; whatever it started is killed when it ends,
 even when the scenario failed.
 
-Used by ``tests/faults/test_*.py`` (pytest) and ``tests/fault_matrix.py`` (the
+Used by ``tests/faults/test_*.py`` (pytest) and ``tests/faults/fault_matrix.py`` (the
 documented full run), so both run exactly the same code.
 """
 
@@ -46,9 +46,9 @@ from core.models import (
     User,
 )
 from core.settings import Settings
-from tests.e2e import api_client, checkout, free_port, order_body
-from tests.factories import auth_header, create_product, create_user
 from tests.faults.processes import Postgres, TemporalServer, WorkerProcess
+from tests.support.e2e import api_client, checkout, free_port, order_body
+from tests.support.factories import auth_header, create_product, create_user
 from tooling.audit import KEEPS_MONEY, AuditReport, run_audit
 from tooling.smtp_sink import start_smtp_sink
 

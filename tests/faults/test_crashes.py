@@ -5,7 +5,7 @@ effect, or after it but before the activity reports back), kills the worker
 process there, starts a fresh one and checks: the end state the order would
 have reached without the crash, exactly one capture, and a clean audit. The
 fast subset kills at the points that guard money and stock (FAST_POINTS);
-every point runs with --run-slow and in ``python -m tests.fault_matrix``.
+every point runs with --run-slow and in ``python -m tests.faults.fault_matrix``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,331 @@
+"""``ordersaga bench``: its arithmetic and rendering, and one quick run end to end.
+
+The quick run asserts only that the bench runs, measures every variant in
+full and finds the books balanced: timings depend on the machine and on what
+else runs, so no test asserts on them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tooling.bench import report, results
+from tooling.bench.books import Books
+from tooling.bench.machine import Machine
+from tooling.bench.report import BenchReport, markdown_table, render
+from tooling.bench.results import CLOSED, OPEN, PhaseResult, build_ratios, build_rows
+from tooling.bench.sampling import Usage
+from tooling.bench.shop import Shop, ShopProduct
+from tooling.bench.stats import Latency, percentile, rate, ratio
+from tooling.bench.targets import evaluate_targets
+from tooling.cli import build_parser
+
+REPO = Path(__file__).resolve().parents[2]
+
+# --- stats -----------------------------------------------------------------------
+
+
+def test_percentile_interpolates_between_ranks_like_numpy() -> None:
+    values = [10.0, 20.0, 30.0, 40.0]
+    assert percentile(values, 0) == 10.0
+    assert percentile(values, 100) == 40.0
+    assert percentile(values, 50) == 25.0
+    assert percentile(values, 99) == pytest.approx(39.7)
+    # Unsorted input gives the same answer.
+    assert percentile([40.0, 10.0, 30.0, 20.0], 50) == 25.0
+
+
+def test_percentile_of_one_value_and_of_none() -> None:
+    assert percentile([7.0], 99) == 7.0
+    assert math.isnan(percentile([], 50))
+
+
+def test_percentile_refuses_a_rank_outside_0_to_100() -> None:
+    with pytest.raises(ValueError):
+        percentile([1.0], 101)
+
+
+def test_latency_is_summarized_in_milliseconds() -> None:
+    latency = Latency.of([0.010, 0.020, 0.030])
+    assert latency.count == 3
+    assert latency.p50_ms == pytest.approx(20.0)
+    assert latency.mean_ms == pytest.approx(20.0)
+    assert latency.max_ms == pytest.approx(30.0)
+    assert math.isnan(Latency.of([]).p50_ms)
+
+
+def test_rate_and_ratio_never_divide_by_zero() -> None:
+    assert rate(10, 2.0) == 5.0
+    assert rate(0, 2.0) == 0.0
+    assert rate(5, 0.0) == 0.0
+    assert ratio(3.0, 4.0) == 0.75
+    assert math.isnan(ratio(1.0, 0.0))
+    assert math.isnan(ratio(math.nan, 1.0))
+
+
+# --- rows, ratios, targets ------------------------------------------------------
+
+
+def _usage(cpu: float = 1.0, rss: float = 100.0) -> dict[str, Usage]:
+    return {name: Usage(cpu, rss) for name in results.PROCESSES}
+
+
+def _phase(
+    variant: str,
+    concurrency: int,
+    throughput: float,
+    p50_seconds: float,
+    *,
+    kind: str = CLOSED,
+    completed: int = 100,
+    usage: dict[str, Usage] | None = None,
+    **extra: object,
+) -> PhaseResult:
+    return PhaseResult(
+        variant=variant,
+        kind=kind,
+        concurrency=concurrency,
+        requested=completed,
+        completed=completed,
+        seconds=completed / throughput,
+        throughput=throughput,
+        latency=Latency.of([p50_seconds] * 3),
+        usage=usage or _usage(),
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def _phases(*, saga_throughput: float = 40.0, saga_single: float = 0.040) -> list[PhaseResult]:
+    return [
+        _phase("saga", 16, saga_throughput, 0.300),
+        _phase(
+            "saga",
+            0,
+            saga_throughput,
+            0.020,
+            kind=OPEN,
+            target_rate=0.7 * saga_throughput,
+            kept_up=True,
+        ),
+        _phase("saga", 1, 20.0, saga_single),
+        _phase("empty", 16, 100.0, 0.100),
+        _phase("empty", 1, 50.0, 0.015),
+        _phase("noop", 16, 45.0, 0.200),
+        _phase("noop", 1, 30.0, 0.030),
+        _phase("floor", 16, 500.0, 0.020),
+        _phase("floor", 1, 200.0, 0.004),
+        _phase("naive", 16, 25.0, 0.500, usage=_usage(rss=400.0)),
+        _phase("naive", 1, 4.0, 0.250),
+    ]
+
+
+def test_each_variant_gets_one_row_from_its_phases() -> None:
+    rows = build_rows(_phases())
+    assert [r.label for r in rows] == [v.label for v in results.VARIANTS]
+    saga = rows[0]
+    assert saga.throughput == 40.0
+    assert saga.loaded.p50_ms == pytest.approx(300.0)
+    assert saga.single.p50_ms == pytest.approx(40.0)
+    assert saga.accept is not None and saga.accept.p50_ms == pytest.approx(20.0)
+    # CPU per saga comes from the loaded phase: 1 CPU second over 100 sagas.
+    assert saga.cpu_seconds_per_saga["worker"] == pytest.approx(0.01)
+    assert rows[1].accept is None  # only the saga runs an open loop
+
+
+def test_ratios_divide_the_saga_by_each_ceiling() -> None:
+    ratios = {r.ceiling: r for r in build_ratios(build_rows(_phases()))}
+    assert list(ratios) == [v.label for v in results.CEILINGS]
+    noop = ratios[results.NOOP.label]
+    assert noop.throughput == pytest.approx(40.0 / 45.0)
+    assert noop.p50_single == pytest.approx(40.0 / 30.0)
+    assert ratios[results.NAIVE.label].throughput == pytest.approx(40.0 / 25.0)
+
+
+def test_targets_are_met_with_their_margin() -> None:
+    phases = _phases()
+    rows = build_rows(phases)
+    open_loop = next(p for p in phases if p.kind == OPEN)
+    targets = evaluate_targets(rows, open_loop, worker_peak_mib=120.0)
+    assert len(targets) == 6
+    assert all(t.met for t in targets), [t for t in targets if not t.met]
+    assert targets[0].value == "0.89x"
+
+
+def test_missed_targets_say_by_how_much() -> None:
+    phases = _phases(saga_throughput=20.0, saga_single=0.090)
+    rows = build_rows(phases)
+    open_loop = next(p for p in phases if p.kind == OPEN)
+    targets = evaluate_targets(rows, open_loop, worker_peak_mib=300.0)
+    by_goal = {t.goal: t for t in targets}
+    share = by_goal["saga throughput >= 0.8 x (b)"]
+    assert not share.met
+    assert share.detail == f"missed by {0.8 - 20 / 45:.2f}x"
+    single = by_goal["time to confirmed p50 at 1 < 60 ms"]
+    assert not single.met and single.detail == "missed by 30.0 ms"
+    assert not by_goal["worker peak RSS < 250 MiB"].met
+
+
+def test_an_open_loop_that_did_not_keep_up_misses_the_accept_target() -> None:
+    phases = _phases()
+    open_loop = next(p for p in phases if p.kind == OPEN)
+    lagging = dataclasses.replace(open_loop, kept_up=False)
+    targets = evaluate_targets(build_rows(phases), lagging, worker_peak_mib=100.0)
+    accept = targets[4]
+    assert not accept.met
+    assert "did not keep up" in accept.detail
+
+
+def test_targets_without_a_measurement_are_missed_not_met() -> None:
+    targets = evaluate_targets([], None, worker_peak_mib=math.nan)
+    assert not any(t.met for t in targets)
+    assert {t.detail for t in targets} == {"not measured"}
+
+
+def test_a_busy_machine_is_called_out_and_a_quiet_one_is_not() -> None:
+    quiet = _phases()
+    assert report.disturbance(quiet) is None
+    busy = [dataclasses.replace(p, other_cpu_seconds=p.seconds * 0.5) for p in quiet]
+    warning = report.disturbance(busy)
+    assert warning is not None and "used 50% of a core" in warning
+
+
+# --- rendering ---------------------------------------------------------------------
+
+
+def test_markdown_table_pads_columns_and_right_aligns_numbers() -> None:
+    text = markdown_table(("name", "n"), [["a", "1"], ["longer", "123"]])
+    lines = text.splitlines()
+    assert lines[0] == "| name   |   n |"
+    assert lines[1] == "|--------|----:|"
+    assert lines[3] == "| longer | 123 |"
+    assert len({len(line) for line in lines}) == 1
+
+
+def _report(problems: list[str] | None = None) -> BenchReport:
+    phases = _phases()
+    rows = build_rows(phases)
+    open_loop = next(p for p in phases if p.kind == OPEN)
+    return BenchReport(
+        config={"concurrency": 16, "open_seconds": 20.0},
+        machine=Machine("Test CPU", 2, 1, 4.0, "Linux", "3.11.7", "temporal version 1.9.1"),
+        seconds=123.0,
+        phases=phases,
+        rows=rows,
+        ratios=build_ratios(rows),
+        targets=evaluate_targets(rows, open_loop, worker_peak_mib=120.0),
+        books=[
+            Books("main", orders=10),
+            Books("naive", orders=5, problems=["order x: 2 captures"]),
+        ],
+        problems=problems or [],
+    )
+
+
+def test_the_rendered_report_has_every_part() -> None:
+    text = render(_report(problems=["naive books: order x: 2 captures"]))
+    for variant in results.VARIANTS:
+        assert variant.label in text
+    assert "Ratios saga / ceiling" in text
+    assert "Test CPU, 2 logical cores" in text
+    assert "[met   ] saga throughput >= 0.8 x (b)" in text
+    assert "naive: 5 orders checked, audit and books VIOLATIONS" in text
+    assert "FAILED:" in text
+
+
+def test_the_json_has_no_nan_and_says_whether_the_run_passed() -> None:
+    data = _report().to_json()
+    text = json.dumps(data, allow_nan=False)  # raises on a NaN left behind
+    assert data["ok"] is True
+    assert data["books"][1]["ok"] is False
+    assert data["phases"][0]["cpu_seconds_per_completed"]["api"] == pytest.approx(0.01)
+    assert "NaN" not in text
+
+
+# --- small parts ---------------------------------------------------------------------
+
+
+def test_orders_spread_over_the_catalog_and_the_customers() -> None:
+    products = tuple(ShopProduct(f"p{n}", f"SKU-{n}", 100, 10) for n in range(3))
+    shop = Shop(products, ("t0", "t1"))
+    first, last = shop.order_body(0), shop.order_body(2)
+    assert [line["product_id"] for line in first["items"]] == ["p0", "p1"]
+    assert [line["product_id"] for line in last["items"]] == ["p2", "p0"]
+    assert shop.headers(3) == {"Authorization": "Bearer t1"}
+
+
+def test_progress_writes_one_line_per_phase_off_a_terminal() -> None:
+    from tooling.bench.driver import Progress
+
+    stream = io.StringIO()
+    progress = Progress(stream)
+    progress.start("saga @16", 3)
+    for _ in range(3):
+        progress.advance()
+    progress.finish("3/3 done")
+    assert stream.getvalue() == "ordersaga bench: saga @16: 3/3 done\n"
+
+
+def test_bench_flags_are_parsed_and_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    args = build_parser().parse_args(
+        ["bench", "--quick", "--orders", "50", "--concurrency", "8", "--rate", "12.5"]
+    )
+    assert (args.quick, args.orders, args.concurrency, args.rate) == (True, 50, 8, 12.5)
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["bench", "--orders", "0"])
+    assert exited.value.code == 2
+    assert "must be at least 1" in capsys.readouterr().err
+
+
+# --- one quick run, end to end ------------------------------------------------------------
+
+
+def _temporal_on_path() -> dict[str, str]:
+    """The environment for the run, with the `temporal` binary found as the suite finds it."""
+    found = shutil.which("temporal") or str(Path(sys.executable).parent / "temporal")
+    if not Path(found).exists():
+        pytest.exit("temporal is not installed: run the tests through `make test`", returncode=3)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ORDERSAGA_", "TEMPORAL_")) and k != "DATABASE_URL"
+    }
+    env["PATH"] = os.pathsep.join([str(Path(found).parent), env.get("PATH", "")])
+    return env
+
+
+def test_a_quick_run_measures_every_variant_and_the_books_balance(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "tooling.cli", "bench", "--quick", "--out", str(out)],
+        cwd=REPO,
+        env=_temporal_on_path(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    found = json.loads(out.read_text())
+    assert found["ok"] is True
+    closed = [p for p in found["phases"] if p["kind"] == CLOSED]
+    measured = {(p["variant"], p["concurrency"] == 1) for p in closed}
+    assert measured == {(v.key, single) for v in results.VARIANTS for single in (True, False)}
+    open_loops = [p for p in found["phases"] if p["kind"] == OPEN]
+    assert len(open_loops) == 1
+    for phase in found["phases"]:
+        assert phase["completed"] == phase["requested"] > 0, phase
+    assert [b["stack"] for b in found["books"]] == ["main", "naive"]
+    for books in found["books"]:
+        assert books["ok"], books
+        assert books["orders"] > 0
+    assert {row["variant"] for row in found["rows"]} == {v.key for v in results.VARIANTS}
+    assert "Ratios saga / ceiling" in done.stdout
