@@ -156,7 +156,20 @@ def _always(case: Any) -> bool:
 # Refusals of schema-valid requests that the contract demands but no JSON
 _LINE_OR_ITEMS = re.compile(r"items\[\d+\]\.product_id|items")
 
+
 # Schema can state: (operation, problem type, failing field, when allowed).
+def _sms_without_phone(case: Any) -> bool:
+    """A body that can leave SMS on with no phone: SMS turned on without one, or the phone cleared.
+
+    Whether SMS was already on is the account's stored state, which the
+    document cannot state; any other body refused on ``notify_sms`` fails.
+    """
+    body = case.body if isinstance(case.body, dict) else {}
+    sms_on_without_phone = body.get("notify_sms") is True and not body.get("phone")
+    phone_cleared = "phone" in body and not body["phone"]
+    return sms_on_without_phone or phone_cleared
+
+
 BUSINESS_REFUSALS: list[tuple[str, str, re.Pattern[str], Callable[[Any], bool]]] = [
     # Whether a product with this id exists and is for sale, and whether an
     # order's products share a currency, is known only to the catalog; the
@@ -170,6 +183,9 @@ BUSINESS_REFUSALS: list[tuple[str, str, re.Pattern[str], Callable[[Any], bool]]]
         _always,
     ),
     ("POST /auth/register", "validation-error", re.compile(r"email"), _special_use_email),
+    # SMS needs a phone: whether the account has one on file is stored state,
+    # so turning SMS on without a phone in the same body is refused on the field.
+    ("PATCH /users/me", "validation-error", re.compile(r"notify_sms"), _sms_without_phone),
 ]
 
 
