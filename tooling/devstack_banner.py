@@ -25,6 +25,7 @@ def print_banner(
     )
     print(
         "\nordersaga dev stack is up\n"
+        f"  Shop         {api}/\n"
         f"  API docs     {api}/docs\n"
         f"  API metrics  {api_metrics}\n"
         f"  Temporal UI  {ui_url}   (gRPC {temporal_address})\n"
