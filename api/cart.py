@@ -14,7 +14,7 @@ from api.cart_store import Cart, checkout_cart, clear_cart, read_cart, set_line
 from api.deps import CurrentUser, ResourcesDep, TemporalClient
 from api.errors import problem_responses
 from api.order_headers import IDEMPOTENCY_KEY_PARAMETER, IdempotencyKey, PreferWait
-from api.order_reads import load_order, to_public
+from api.order_reads import placed_order_answer
 from api.ratelimit import CheckoutRateLimit
 from api.schemas.cart import CartCheckoutCreate, CartLinePublic, CartLineSet, CartPublic
 from api.schemas.orders import OrderPublic
@@ -101,13 +101,6 @@ async def checkout(
         shipping_address=body.shipping_address,
         wait_seconds=wait or 0,
     )
-    response.headers["Location"] = f"/orders/{placement.order_id}"
-    if placement.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    record = await load_order(resources.sessions, placement.order_id)
-    assert record is not None  # orders are never deleted
-    if wait is not None:
-        response.headers["Preference-Applied"] = f"wait={wait}"
-        if record.order.status.settled:
-            response.status_code = 200
-    return to_public(record)
+    return await placed_order_answer(
+        resources.sessions, placement.order_id, placement.replayed, wait, response
+    )

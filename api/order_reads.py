@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Response
 from sqlalchemy import select
 
 from api.deps import CurrentUser, ResourcesDep
@@ -101,3 +101,28 @@ async def owned_order(
 
 
 OwnedOrder = Annotated[OrderRecord, Depends(owned_order)]
+
+
+async def placed_order_answer(
+    sessions: SessionFactory,
+    order_id: uuid.UUID,
+    replayed: bool,
+    wait: int | None,
+    response: Response,
+) -> OrderPublic:
+    """The answer to a checkout (``POST /orders`` and ``POST /cart/checkout`` alike).
+
+    201 with the order as it is, or 200 once it has settled when the client
+    asked to wait (``Prefer: wait``); ``Location`` names the order, and a
+    retry with the same key says it was a replay.
+    """
+    response.headers["Location"] = f"/orders/{order_id}"
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    record = await load_order(sessions, order_id)
+    assert record is not None  # orders are never deleted
+    if wait is not None:
+        response.headers["Preference-Applied"] = f"wait={wait}"
+        if record.order.status.settled:
+            response.status_code = 200
+    return to_public(record)

@@ -26,7 +26,7 @@ from api.checkout import place_order
 from api.deps import AdminUser, CurrentUser, ResourcesDep, TemporalClient
 from api.order_actions import RESULT_TIMEOUT_SECONDS, Action, request_change, wait_for_read_model
 from api.order_headers import IDEMPOTENCY_KEY_PARAMETER, IdempotencyKey, PreferWait
-from api.order_reads import OrderRecord, OwnedOrder, load_order, to_public
+from api.order_reads import OrderRecord, OwnedOrder, load_order, placed_order_answer, to_public
 from api.pagination import PageDep
 from api.ratelimit import CheckoutRateLimit
 from api.schemas.orders import (
@@ -87,16 +87,9 @@ async def create_order(
         body=body,
         wait_seconds=wait or 0,
     )
-    response.headers["Location"] = f"/orders/{placement.order_id}"
-    if placement.replayed:
-        response.headers["Idempotent-Replayed"] = "true"
-    record = await load_order(resources.sessions, placement.order_id)
-    assert record is not None  # orders are never deleted
-    if wait is not None:
-        response.headers["Preference-Applied"] = f"wait={wait}"
-        if record.order.status.settled:
-            response.status_code = 200
-    return to_public(record)
+    return await placed_order_answer(
+        resources.sessions, placement.order_id, placement.replayed, wait, response
+    )
 
 
 @router.get("", response_model=OrderList)
