@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api.web import account_pages, cart_pages, catalog_pages, order_pages, recovery_pages
+from api.web.console import mail_pages
 from api.web.errors import install_html_errors
 from api.web.headers import SecurityHeaders
 
@@ -23,7 +24,14 @@ STATIC = Path(__file__).parent / "static"
 
 def install_web(app: FastAPI) -> None:
     app.mount("/static/shop", StaticFiles(directory=STATIC), name="shop-static")
-    for module in (catalog_pages, account_pages, recovery_pages, cart_pages, order_pages):
+    for module in (
+        catalog_pages,
+        account_pages,
+        recovery_pages,
+        cart_pages,
+        order_pages,
+        mail_pages,
+    ):
         app.include_router(module.router)
         forms = getattr(module, "forms", None)
         if forms is not None:

@@ -76,7 +76,7 @@ async def test_pages_carry_a_csp_without_inline_script(
 
 
 def test_templates_hold_no_inline_script_or_handlers() -> None:
-    for template in TEMPLATES.glob("*.html"):
+    for template in TEMPLATES.rglob("*.html"):
         text = template.read_text()
         assert not re.search(r"<script(?![^>]*\ssrc=)", text), template.name
         assert not re.search(r"\son[a-z]+\s*=", text), template.name
