@@ -1,9 +1,9 @@
 """The shop in a real browser: Chromium driven by Playwright, the app served by uvicorn.
 
-The app runs on a free port with a real worker on the Temporal dev server
-and PostgreSQL (tests/support/e2e.py). Controls are found as a person or a screen
-reader finds them, by role and accessible name, never by CSS selectors, and
-every wait is Playwright's bounded auto-wait.
+The app, the browser and the fixtures are tests/support/browser.py's.
+Controls are found as a person or a screen reader finds them, by role and
+accessible name, never by CSS selectors, and every wait is Playwright's
+bounded auto-wait.
 
 Screenshots of the main pages go to ``ORDERSAGA_SCREENSHOTS`` (``make
 screenshots`` points it at docs/screenshots/) or to a temporary directory.
@@ -12,131 +12,20 @@ screenshots`` points it at docs/screenshots/) or to a temporary directory.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import shutil
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-import uvicorn
-from playwright.async_api import (
-    Browser,
-    BrowserContext,
-    Page,
-    Route,
-    async_playwright,
-    expect,
-)
-from pydantic import SecretStr
+from playwright.async_api import Browser, BrowserContext, Page, Route, expect
 from sqlalchemy import select
-from temporalio.testing import WorkflowEnvironment
 
 from activities.payment_simulator import PaymentSimulator
-from api.main import create_app
 from api.web.session import SESSION_COOKIE
 from core.db import SessionFactory
 from core.models import CaughtMail
-from core.settings import Settings
-from tests.support.e2e import ADDRESS, free_port, running_stack
+from tests.support.browser import PHONE, SAGA_MS, Shop, shot
+from tests.support.e2e import ADDRESS
 from tests.support.factories import DEFAULT_PASSWORD, create_user
-from tooling.seed import seed_catalog
-
-# Debian's chromium (what `make test` installs), else a Chrome already there.
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
-# Long enough for a saga on a busy 2-core machine (Playwright's expect polls until then).
-SAGA_MS = 45_000
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
-
-
-@dataclass
-class Shop:
-    url: str
-    sessions: SessionFactory
-    shots: Path
-
-
-@pytest.fixture(scope="module")
-async def shop(
-    database_url: str,
-    signing_key_pem: str,
-    temporal_dev_server: WorkflowEnvironment,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[Shop]:
-    """The API (pages included) under uvicorn on a free port, with a real worker."""
-    settings = Settings(
-        mode="dev",
-        data_dir=Path(tmp_path_factory.mktemp("shop")),
-        database_url=database_url,
-        jwt_private_keys=[SecretStr(signing_key_pem)],
-        _env_file=None,  # type: ignore[call-arg]
-    )
-    shots = Path(os.environ.get("ORDERSAGA_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
-    shots.mkdir(parents=True, exist_ok=True)
-    async with running_stack(settings, temporal_dev_server.client, database_url) as stack:
-        app = create_app(stack.settings, temporal_client=stack.temporal)
-        port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-        )
-        serving = asyncio.create_task(server.serve())
-        async with asyncio.timeout(30):
-            while not server.started:
-                if serving.done():
-                    serving.result()  # raises what stopped it
-                await asyncio.sleep(0.05)
-        try:
-            yield Shop(f"http://127.0.0.1:{port}", stack.sessions, shots)
-        finally:
-            server.should_exit = True
-            await serving
-
-
-def _chromium() -> str:
-    chosen = os.environ.get("ORDERSAGA_CHROMIUM")
-    if chosen:
-        return chosen
-    for name in CHROMIUM_NAMES:
-        found = shutil.which(name)
-        if found:
-            return found
-    pytest.fail("chromium is not installed: `make test` installs Debian's chromium package")
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    executable = _chromium()
-    async with async_playwright() as playwright:
-        # Playwright cannot download its own browser build here: use the system's.
-        launched = await playwright.chromium.launch(
-            executable_path=executable, args=["--no-sandbox"]
-        )
-        yield launched
-        await launched.close()
-
-
-@pytest.fixture
-async def context(
-    browser: Browser, shop: Shop, sessions: SessionFactory
-) -> AsyncIterator[BrowserContext]:
-    """A fresh browser profile over clean tables holding the demo catalog."""
-    await seed_catalog(sessions)
-    ctx = await browser.new_context(base_url=shop.url, viewport=DESKTOP)
-    ctx.set_default_timeout(15_000)
-    yield ctx
-    await ctx.close()
-
-
-@pytest.fixture
-async def page(context: BrowserContext) -> Page:
-    return await context.new_page()
-
-
-async def _shot(page: Page, shop: Shop, name: str, *, full_page: bool = True) -> None:
-    await page.screenshot(path=str(shop.shots / f"{name}.png"), full_page=full_page)
 
 
 async def _register(page: Page) -> str:
@@ -181,11 +70,11 @@ async def test_buy_watch_the_order_confirm_then_cancel_and_see_the_refund(
     page: Page, shop: Shop, sessions: SessionFactory
 ) -> None:
     await _register(page)
-    await _shot(page, shop, "catalog")
+    await shot(page, shop, "catalog")
 
     await page.get_by_role("link", name="Gooseneck Kettle").click()
     await expect(page.get_by_role("heading", name="Gooseneck Kettle")).to_be_visible()
-    await _shot(page, shop, "product")
+    await shot(page, shop, "product")
 
     await _add_from_search(page, "kettle", "Gooseneck Kettle")
     await _add_from_search(page, "mug", "Ceramic Coffee Mug")
@@ -196,12 +85,12 @@ async def test_buy_watch_the_order_confirm_then_cancel_and_see_the_refund(
         page.get_by_role("article", name="Ceramic Coffee Mug").get_by_label("Quantity")
     ).to_have_value("3")
     await expect(page.get_by_role("link", name="Cart")).to_contain_text("4")
-    await _shot(page, shop, "cart")
+    await shot(page, shop, "cart")
 
     await page.get_by_role("link", name="Checkout").click()
     await _fill_address(page)
     await page.get_by_label("Visa that works").check()
-    await _shot(page, shop, "checkout")
+    await shot(page, shop, "checkout")
 
     # The provider is down, so the order page surely opens while the order is
     # pending; once it is back, the page must show the confirmation by itself.
@@ -220,7 +109,7 @@ async def test_buy_watch_the_order_confirm_then_cancel_and_see_the_refund(
     await expect(page.get_by_text("Payment: Captured")).to_be_visible()
     # The cart was emptied with the confirmation; the page's cart badge follows.
     await expect(page.get_by_role("link", name="Cart")).to_have_text("Cart")
-    await _shot(page, shop, "order-confirmed")
+    await shot(page, shop, "order-confirmed")
 
     await page.get_by_label("Reason").fill("Bought the wrong mug")
     await page.get_by_role("button", name="Cancel order").click()
@@ -234,7 +123,7 @@ async def test_buy_watch_the_order_confirm_then_cancel_and_see_the_refund(
     await expect(page.get_by_role("link", name="Cart")).to_have_text("Cart")
     await page.get_by_role("link", name="My orders", exact=True).click()
     await expect(page.get_by_role("cell", name="Cancelled")).to_be_visible()
-    await _shot(page, shop, "my-orders")
+    await shot(page, shop, "my-orders")
 
 
 async def test_a_declined_card_ends_at_payment_failed_and_keeps_the_cart(
@@ -307,7 +196,7 @@ async def test_keyboard_only_log_in_and_add_to_cart_at_phone_width(
     await page.keyboard.type(DEFAULT_PASSWORD)
     await page.keyboard.press("Enter")
     await expect(page.get_by_role("button", name="Log out")).to_be_visible()
-    await _shot(page, shop, "catalog-phone", full_page=False)
+    await shot(page, shop, "catalog-phone", full_page=False)
 
     await page.get_by_role("link", name="Wireless Mouse").focus()
     await page.keyboard.press("Enter")
