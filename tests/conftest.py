@@ -37,7 +37,11 @@ from core.settings import Settings
 from tooling.temporal_dev import DEV_SERVER_TUNING
 from workflows import search_attributes
 
-pytest_plugins = ["tests.support.workflow_fixtures", "tests.support.browser"]
+pytest_plugins = [
+    "tests.support.workflow_fixtures",
+    "tests.support.e2e_fixtures",
+    "tests.support.browser",
+]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -8,40 +8,17 @@ settled when the cart is next read).
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import update
-from temporalio.testing import WorkflowEnvironment
 
 from core.db import SessionFactory
 from core.models import Product
-from core.settings import Settings
-from tests.support.e2e import ADDRESS, Stack, count_orders, running_stack, stock_of
+from tests.support.e2e import ADDRESS, Stack, count_orders, stock_of
 from tests.support.factories import auth_header, create_product, create_user
 
 WAIT = 30
-
-
-@pytest.fixture(scope="module")
-async def stack(
-    database_url: str,
-    signing_key_pem: str,
-    temporal_dev_server: WorkflowEnvironment,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[Stack]:
-    settings = Settings(
-        mode="dev",
-        data_dir=Path(tmp_path_factory.mktemp("cart")),
-        database_url=database_url,
-        jwt_private_keys=[SecretStr(signing_key_pem)],
-        _env_file=None,  # type: ignore[call-arg]
-    )
-    async with running_stack(settings, temporal_dev_server.client, database_url) as running:
-        yield running
 
 
 @pytest.fixture

@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 from sqlalchemy import select
 from temporalio.client import WorkflowExecutionStatus
-from temporalio.testing import WorkflowEnvironment
 
 from core.db import SessionFactory
 from core.models import (
@@ -28,14 +24,12 @@ from core.models import (
     Role,
     User,
 )
-from core.settings import Settings
 from tests.support.e2e import (
     Stack,
     checkout,
     count_orders,
     order_body,
     payment_of,
-    running_stack,
     simulator_charges,
     simulator_refunds,
     stock_of,
@@ -48,35 +42,6 @@ from workflows.checkout_io import workflow_id
 
 # Long enough for a saga on a busy 2-core machine; a settled order answers at once.
 WAIT = 30
-
-
-@pytest.fixture(scope="module")
-async def stack(
-    database_url: str,
-    signing_key_pem: str,
-    temporal_dev_server: WorkflowEnvironment,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[Stack]:
-    """One worker and API for the module: each test still has its own clean tables."""
-    settings = Settings(
-        mode="dev",
-        data_dir=Path(tmp_path_factory.mktemp("e2e")),
-        database_url=database_url,
-        jwt_private_keys=[SecretStr(signing_key_pem)],
-        _env_file=None,  # type: ignore[call-arg]
-    )
-    async with running_stack(settings, temporal_dev_server.client, database_url) as running:
-        yield running
-
-
-@pytest.fixture
-async def customer(sessions: SessionFactory) -> User:
-    return await create_user(sessions, email=f"buyer-{uuid.uuid4().hex[:8]}@example.com")
-
-
-@pytest.fixture
-def headers(stack: Stack, customer: User) -> dict[str, str]:
-    return auth_header(stack.settings, customer)
 
 
 @pytest.fixture

@@ -8,61 +8,25 @@ books, where the money lives, and run the audit against the real workflows.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
-from pydantic import SecretStr
-from temporalio.testing import WorkflowEnvironment
 
 from core.db import SessionFactory
-from core.models import OrderStatus, PaymentStatus, User
-from core.settings import Settings
+from core.models import OrderStatus, PaymentStatus
 from tests.support.e2e import (
     Stack,
     checkout,
     order_body,
     payment_of,
-    running_stack,
     set_status,
     simulator_charges,
     simulator_refunds,
     stock_of,
 )
-from tests.support.factories import auth_header, create_product, create_user
+from tests.support.factories import create_product
 from tooling.audit import run_audit
 
 # Long enough for a saga on a busy 2-core machine; a settled order answers at once.
 WAIT = 30
-
-
-@pytest.fixture(scope="module")
-async def stack(
-    database_url: str,
-    signing_key_pem: str,
-    temporal_dev_server: WorkflowEnvironment,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[Stack]:
-    settings = Settings(
-        mode="dev",
-        data_dir=Path(tmp_path_factory.mktemp("e2e-payments")),
-        database_url=database_url,
-        jwt_private_keys=[SecretStr(signing_key_pem)],
-        _env_file=None,  # type: ignore[call-arg]
-    )
-    async with running_stack(settings, temporal_dev_server.client, database_url) as running:
-        yield running
-
-
-@pytest.fixture
-async def customer(sessions: SessionFactory) -> User:
-    return await create_user(sessions, email=f"buyer-{uuid.uuid4().hex[:8]}@example.com")
-
-
-@pytest.fixture
-def headers(stack: Stack, customer: User) -> dict[str, str]:
-    return auth_header(stack.settings, customer)
 
 
 async def test_a_free_order_can_be_cancelled_and_its_stock_comes_back(

@@ -21,13 +21,12 @@ from pathlib import Path
 import pytest
 import uvicorn
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
-from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from core.db import SessionFactory
-from core.settings import Settings
 from tests.support.e2e import free_port, running_stack
+from tests.support.e2e_fixtures import dev_settings
 from tooling.seed import seed_catalog
 
 # Debian's chromium (what `make test` installs), else a Chrome already there.
@@ -53,13 +52,7 @@ async def shop(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[Shop]:
     """The API (pages included) under uvicorn on a free port, with a real worker."""
-    settings = Settings(
-        mode="dev",
-        data_dir=Path(tmp_path_factory.mktemp("shop")),
-        database_url=database_url,
-        jwt_private_keys=[SecretStr(signing_key_pem)],
-        _env_file=None,  # type: ignore[call-arg]
-    )
+    settings = dev_settings(database_url, signing_key_pem, tmp_path_factory.mktemp("shop"))
     shots = Path(os.environ.get("ORDERSAGA_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
     shots.mkdir(parents=True, exist_ok=True)
     async with running_stack(settings, temporal_dev_server.client, database_url) as stack:
