@@ -6,9 +6,7 @@ which stores it in caught_mail; tests read the link (and its token) from there.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import re
 import uuid
 from collections.abc import AsyncIterator
 
@@ -19,49 +17,16 @@ from sqlalchemy import func, select
 from core.db import SessionFactory
 from core.models import AccountToken, CaughtMail, User
 from core.settings import Settings
+from tests.support.caught_mail import link_token, mails_to
 from tests.support.e2e import order_body
 from tests.support.factories import DEFAULT_PASSWORD, auth_header, create_product, create_user
-from tests.support.smtp_relay import free_port
-from tooling.smtp_sink import start_smtp_sink
 
 NEW_PASSWORD = "a-brand-new-secret"
-_MAIL_BOUND_SECONDS = 10.0
-
-
-@pytest.fixture
-async def sink_port(sessions: SessionFactory) -> AsyncIterator[int]:
-    port = free_port()
-    server = await start_smtp_sink(sessions, "127.0.0.1", port)
-    yield port
-    server.close()
-    await server.wait_closed()
 
 
 @pytest.fixture
 def settings(settings: Settings, sink_port: int) -> Settings:
     return settings.model_copy(update={"smtp_port": sink_port, "public_url": "https://shop.test"})
-
-
-async def _mails(sessions: SessionFactory, to: str, count: int = 1) -> list[CaughtMail]:
-    """The mails to ``to``, once there are ``count`` of them (bounded poll)."""
-    deadline = asyncio.get_running_loop().time() + _MAIL_BOUND_SECONDS
-    while True:
-        async with sessions() as session:
-            mails = list(
-                await session.scalars(
-                    select(CaughtMail).where(CaughtMail.rcpt_to == to).order_by(CaughtMail.id)
-                )
-            )
-        if len(mails) >= count:
-            return mails
-        assert asyncio.get_running_loop().time() < deadline, f"{len(mails)} mails to {to}"
-        await asyncio.sleep(0.05)
-
-
-def _token(mail: CaughtMail, path: str) -> str:
-    match = re.search(rf"https://shop\.test{path}\?token=([A-Za-z0-9_-]+)", mail.body)
-    assert match, mail.body
-    return match.group(1)
 
 
 async def _login(api: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
@@ -82,7 +47,7 @@ async def test_reset_answers_alike_for_known_and_unknown_emails(
     assert known.status_code == unknown.status_code == 202
     assert known.json() == unknown.json()
     assert set(known.headers) == set(unknown.headers)
-    [mail] = await _mails(sessions, "known@example.com")
+    [mail] = await mails_to(sessions, "known@example.com")
     assert mail.subject == "Reset your password"
     async with sessions() as session:
         assert (
@@ -98,8 +63,8 @@ async def test_a_reset_link_sets_the_password_once_and_revokes_every_older_token
     old_token = auth_header(settings, user)
     await api.post("/auth/password-reset", json={"email": "ada@example.com"})
     await api.post("/auth/password-reset", json={"email": "ada@example.com"})
-    first, second = await _mails(sessions, "ada@example.com", 2)
-    token = _token(second, "/reset-password")
+    first, second = await mails_to(sessions, "ada@example.com", 2)
+    token = link_token(second, "/reset-password")
 
     confirmed = await api.post(
         "/auth/password-reset/confirm", json={"token": token, "new_password": NEW_PASSWORD}
@@ -110,7 +75,7 @@ async def test_a_reset_link_sets_the_password_once_and_revokes_every_older_token
     assert (await _login(api, "ada@example.com", DEFAULT_PASSWORD)).status_code == 401
     assert (await api.get("/users/me", headers=old_token)).status_code == 401
     # Single use, and the other link mailed before dies with it.
-    for spent in (token, _token(first, "/reset-password")):
+    for spent in (token, link_token(first, "/reset-password")):
         again = await api.post(
             "/auth/password-reset/confirm",
             json={"token": spent, "new_password": "x-" + NEW_PASSWORD},
@@ -124,7 +89,7 @@ async def test_only_the_tokens_hash_is_stored_and_it_expires_in_30_minutes(
 ) -> None:
     await create_user(sessions, email="ada@example.com")
     await api.post("/auth/password-reset", json={"email": "ada@example.com"})
-    token = _token((await _mails(sessions, "ada@example.com"))[0], "/reset-password")
+    token = link_token((await mails_to(sessions, "ada@example.com"))[0], "/reset-password")
 
     async with sessions() as session:
         [row] = list(await session.scalars(select(AccountToken)))
@@ -138,7 +103,7 @@ async def test_an_expired_reset_link_is_refused(
 ) -> None:
     await create_user(sessions, email="ada@example.com")
     await api.post("/auth/password-reset", json={"email": "ada@example.com"})
-    token = _token((await _mails(sessions, "ada@example.com"))[0], "/reset-password")
+    token = link_token((await mails_to(sessions, "ada@example.com"))[0], "/reset-password")
     async with sessions() as session, session.begin():
         row = await session.get_one(AccountToken, hashlib.sha256(token.encode()).hexdigest())
         row.expires_at = row.created_at
@@ -183,16 +148,18 @@ async def test_register_mails_a_link_that_verifies_the_email(
     body = {"email": "new@example.com", "password": "pass-word-long", "name": "New"}
     registered = await api.post("/auth/register", json=body)
     assert registered.status_code == 201  # dev mode: verification not required
-    [mail] = await _mails(sessions, "new@example.com")
+    [mail] = await mails_to(sessions, "new@example.com")
     login = await _login(api, "new@example.com", "pass-word-long")
     headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
     assert (await api.get("/users/me", headers=headers)).json()["email_verified"] is False
 
-    verified = await api.post("/auth/verify-email", json={"token": _token(mail, "/verify-email")})
+    verified = await api.post(
+        "/auth/verify-email", json={"token": link_token(mail, "/verify-email")}
+    )
 
     assert verified.status_code == 204
     assert (await api.get("/users/me", headers=headers)).json()["email_verified"] is True
-    again = await api.post("/auth/verify-email", json={"token": _token(mail, "/verify-email")})
+    again = await api.post("/auth/verify-email", json={"token": link_token(mail, "/verify-email")})
     assert again.status_code == 404
 
 
@@ -204,7 +171,7 @@ async def test_a_signed_in_account_can_ask_for_a_new_link(
     response = await api.post("/auth/verify-email/resend", headers=auth_header(settings, user))
 
     assert response.status_code == 202
-    [mail] = await _mails(sessions, "late@example.com")
+    [mail] = await mails_to(sessions, "late@example.com")
     assert mail.subject == "Confirm your email address"
 
 
@@ -240,8 +207,8 @@ async def test_with_verification_register_answers_alike_for_new_and_taken_emails
 
     assert new.status_code == taken.status_code == 202
     assert new.json() == taken.json()
-    [verify] = await _mails(sessions, "new@example.com")
-    [exists] = await _mails(sessions, "taken@example.com")
+    [verify] = await mails_to(sessions, "new@example.com")
+    [exists] = await mails_to(sessions, "taken@example.com")
     assert verify.subject == "Confirm your email address"
     assert exists.subject == "You already have an account"
     async with sessions() as session:

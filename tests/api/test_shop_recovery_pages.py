@@ -8,10 +8,8 @@ The whole flow in a real browser is in tests/api/test_shop_browser.py.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import secrets
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -20,49 +18,16 @@ from sqlalchemy import select
 from core.db import SessionFactory
 from core.models import AccountToken, CaughtMail, User
 from core.settings import Settings
+from tests.support.caught_mail import link_token, mails_to
 from tests.support.factories import DEFAULT_PASSWORD, create_user
-from tests.support.smtp_relay import free_port
-from tooling.smtp_sink import start_smtp_sink
 
 HTML = {"Accept": "text/html,application/xhtml+xml"}
 NEW_PASSWORD = "a-brand-new-secret"
-_MAIL_BOUND_SECONDS = 10.0
-
-
-@pytest.fixture
-async def sink_port(sessions: SessionFactory) -> AsyncIterator[int]:
-    port = free_port()
-    server = await start_smtp_sink(sessions, "127.0.0.1", port)
-    yield port
-    server.close()
-    await server.wait_closed()
 
 
 @pytest.fixture
 def settings(settings: Settings, sink_port: int) -> Settings:
     return settings.model_copy(update={"smtp_port": sink_port, "public_url": "https://shop.test"})
-
-
-async def _mails(sessions: SessionFactory, to: str, count: int = 1) -> list[CaughtMail]:
-    """The mails to ``to``, once there are ``count`` of them (bounded poll)."""
-    deadline = asyncio.get_running_loop().time() + _MAIL_BOUND_SECONDS
-    while True:
-        async with sessions() as session:
-            mails = list(
-                await session.scalars(
-                    select(CaughtMail).where(CaughtMail.rcpt_to == to).order_by(CaughtMail.id)
-                )
-            )
-        if len(mails) >= count:
-            return mails
-        assert asyncio.get_running_loop().time() < deadline, f"{len(mails)} mails to {to}"
-        await asyncio.sleep(0.05)
-
-
-def _link_token(mail: CaughtMail, path: str) -> str:
-    match = re.search(rf"https://shop\.test{path}\?token=([A-Za-z0-9_-]+)", mail.body)
-    assert match, "no link in the mail"
-    return match.group(1)
 
 
 def _csrf(page: str) -> str:
@@ -103,7 +68,7 @@ async def test_forgot_password_answers_alike_and_mails_only_a_known_account(
     assert unknown.status_code == known.status_code == 200
     assert unknown.text == known.text
     assert "nobody@example.com" not in unknown.text
-    [mail] = await _mails(sessions, "known@example.com")
+    [mail] = await mails_to(sessions, "known@example.com")
     assert mail.subject == "Reset your password"
     async with sessions() as session:
         stray = await session.scalar(select(CaughtMail).where(CaughtMail.rcpt_to.like("nobody%")))
@@ -132,7 +97,7 @@ async def test_a_reset_through_the_pages_sets_the_password_and_ends_the_old_sess
     await _log_in(api, "ada@example.com")
     old_session = dict(api.cookies)
     await _post(api, "/forgot-password", "/forgot-password", email="ada@example.com")
-    token = _link_token((await _mails(sessions, "ada@example.com"))[0], "/reset-password")
+    token = link_token((await mails_to(sessions, "ada@example.com"))[0], "/reset-password")
     link = f"/reset-password?token={token}"
 
     weak = await _post(api, link, "/reset-password", token=token, new_password="short")
@@ -200,7 +165,7 @@ async def test_verify_through_the_page_and_resend_from_the_profile(
         "/shop/profile/verification", data={"csrf_token": _csrf(profile.text)}, headers=HTML
     )
     assert resent.status_code == 200
-    token = _link_token((await _mails(sessions, "late@example.com"))[0], "/verify-email")
+    token = link_token((await mails_to(sessions, "late@example.com"))[0], "/verify-email")
 
     opened = await api.get(f"/verify-email?token={token}", headers=HTML)
     # Opening the link (a mail scanner does) verifies nothing: the button does.

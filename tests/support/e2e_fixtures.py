@@ -18,8 +18,9 @@ from temporalio.testing import WorkflowEnvironment
 from core.db import SessionFactory
 from core.models import User
 from core.settings import Settings
-from tests.support.e2e import Stack, running_stack
+from tests.support.e2e import Stack, free_port, running_stack
 from tests.support.factories import auth_header, create_user
+from tooling.smtp_sink import start_smtp_sink
 
 
 def dev_settings(database_url: str, signing_key_pem: str, data_dir: Path) -> Settings:
@@ -55,3 +56,13 @@ async def customer(sessions: SessionFactory) -> User:
 def headers(stack: Stack, customer: User) -> dict[str, str]:
     """A Bearer header for ``customer``."""
     return auth_header(stack.settings, customer)
+
+
+@pytest.fixture
+async def sink_port(sessions: SessionFactory) -> AsyncIterator[int]:
+    """A dev SMTP sink storing what it catches in ``caught_mail`` (tests/support/caught_mail.py)."""
+    port = free_port()
+    server = await start_smtp_sink(sessions, "127.0.0.1", port)
+    yield port
+    server.close()
+    await server.wait_closed()
