@@ -1,4 +1,4 @@
-"""Ceilings (a) and (b): Temporal workflows that do what the saga does, minus the work.
+"""Ceilings (a), (b) and (f): Temporal workflows that do what the saga does, minus the work.
 
 (a) ``EmptyWorkflow`` returns at once: the cost of starting a workflow and
 waiting for its result, through the same HTTP server, client and worker
@@ -8,6 +8,11 @@ process as the saga.
 the saga's kinds of activity (local or regular), each doing nothing. Its
 throughput is what the saga could reach if its activities were free, so the
 ratio saga/(b) shows what the activities' own work costs.
+
+(f) ``LocalNoopWorkflow`` runs four no-op local activities, started by the
+bench's own process straight through a Temporal client (no HTTP, no API
+process): what Temporal alone costs for a saga of four local steps, the
+figure other engines are compared on.
 
 This module is imported by the bench worker (which registers the workflows)
 and by the bench server (which starts them). It defines workflows, so it has
@@ -93,5 +98,21 @@ class NoopSagaWorkflow:
                 )
 
 
-WORKFLOWS = [EmptyWorkflow, NoopSagaWorkflow]
+# Ceiling (f): as many steps as the saga has before its mail, all local.
+LOCAL_NOOP_STEPS = 4
+
+
+@workflow.defn(name="BenchLocalNoopWorkflow")
+class LocalNoopWorkflow:
+    """Ceiling (f): four no-op local activities, in one workflow task when nothing fails."""
+
+    @workflow.run
+    async def run(self, order_id: str) -> None:
+        for step in range(LOCAL_NOOP_STEPS):
+            await workflow.execute_local_activity(
+                noop, NoopInput(order_id, f"step-{step}"), start_to_close_timeout=STEP_TIMEOUT
+            )
+
+
+WORKFLOWS = [EmptyWorkflow, NoopSagaWorkflow, LocalNoopWorkflow]
 ACTIVITIES = [noop]

@@ -26,10 +26,13 @@ from typing import Any, TextIO
 
 import httpx
 from sqlalchemy import select
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.service import RPCError
 
 from activities.messages import NotificationKind
 from core.db import SessionFactory
 from core.models import Notification, NotificationStatus, Order, OrderStatus
+from tooling.bench.ceilings import CEILING_TASK_QUEUE, LocalNoopWorkflow
 from tooling.bench.shop import Shop
 
 # POST /orders with `Prefer: wait=N` answers once the order left pending, or
@@ -114,13 +117,34 @@ def checkout(api: httpx.AsyncClient, shop: Shop, *, wait: bool) -> Send:
 
 
 def workflow_ceiling(api: httpx.AsyncClient, shop: Shop, path: str) -> Send:
-    """A bench endpoint that answers 200 once its workflow completed."""
+    """A bench endpoint that answers 200 once its work is done (a workflow completed)."""
 
     def judge(response: httpx.Response) -> tuple[bool, str | None]:
         return response.status_code == 200, None
 
     async def send(i: int) -> Outcome:
         return await _post(api, path, headers=shop.headers(i), body=None, judge=judge)
+
+    return send
+
+
+def in_process(client: Client) -> Send:
+    """Ceiling (f): start ``LocalNoopWorkflow`` through a Temporal client and await it, no HTTP."""
+
+    async def send(i: int) -> Outcome:
+        loop = asyncio.get_running_loop()
+        sent_at = loop.time()
+        order_id = str(uuid.uuid4())
+        try:
+            await client.execute_workflow(
+                LocalNoopWorkflow.run,
+                order_id,
+                id=f"bench-local-noop-{order_id}",
+                task_queue=CEILING_TASK_QUEUE,
+            )
+        except (WorkflowFailureError, RPCError) as err:
+            return Outcome(False, sent_at, loop.time() - sent_at, error=type(err).__name__)
+        return Outcome(True, sent_at, loop.time() - sent_at)
 
     return send
 

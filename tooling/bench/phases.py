@@ -8,7 +8,8 @@ The run, in order (each phase measured alone on the machine):
    (product app + ceilings' endpoints). A shop: products, customers.
 3. Warm-up of every variant (not measured), then the saga closed loop at C,
    the saga open loop at R, the saga at concurrency 1, and ceilings (a), (b),
-   (c) at C and at 1. The books and the audit of the main database.
+   (c), (e) and (f) at C and at 1. The books and the audit of the main
+   database.
 4. The main stack stops; the naive stack starts: SMTP sink, a dev server
    with default settings, the naive worker, ``ordersaga api``. Warm-up, (d)
    at C and at 1, the books and the audit of its database.
@@ -99,6 +100,8 @@ class BenchRun:
             (results.EMPTY, driver.workflow_ceiling(stack.api, shop, "/bench/empty-workflow")),
             (results.NOOP, driver.workflow_ceiling(stack.api, shop, "/bench/noop-saga")),
             (results.FLOOR, driver.floor(stack.api, shop)),
+            (results.TOKEN, driver.workflow_ceiling(stack.api, shop, "/bench/token-check")),
+            (results.IN_PROCESS, driver.in_process(stack.temporal)),
         ]
         await self._warm_up(stack, results.SAGA, saga, sagas=True)
         for variant, send in ceilings:

@@ -209,7 +209,7 @@ def render(report: BenchReport) -> str:
         f"Machine: {m.cpu_model}, {m.logical_cores} logical cores, {m.ram_gib:.1f} GiB RAM; "
         f"{m.os}; Python {m.python}; {m.temporal_cli}.",
         "",
-        "Targets (issue 6):",
+        "Targets (issue 16; each a ratio of two figures of this run):",
     ]
     for target in report.targets:
         mark = "met   " if target.met else "MISSED"

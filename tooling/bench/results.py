@@ -27,9 +27,11 @@ EMPTY = Variant("empty", "(a) empty workflow")
 NOOP = Variant("noop", "(b) no-op activities")
 FLOOR = Variant("floor", "(c) one transaction")
 NAIVE = Variant("naive", "(d) naive saga")
-VARIANTS = (SAGA, EMPTY, NOOP, FLOOR, NAIVE)
-# The ratios saga/X, in the order the issue asks for them.
-CEILINGS = (NOOP, EMPTY, FLOOR, NAIVE)
+TOKEN = Variant("token", "(e) token check only")
+IN_PROCESS = Variant("inproc", "(f) 4 local no-ops, no HTTP")
+VARIANTS = (SAGA, EMPTY, NOOP, FLOOR, NAIVE, TOKEN, IN_PROCESS)
+# The ratios saga/X, in the order the issues ask for them.
+CEILINGS = (NOOP, EMPTY, FLOOR, NAIVE, IN_PROCESS)
 CLOSED = "closed"
 OPEN = "open"
 

@@ -2,7 +2,7 @@
 
 ``python -m tooling.bench.server --port P`` serves exactly the app ``ordersaga
 api`` serves (``api.main.create_app``), with one more router mounted under
-``/bench`` for ceilings (a), (b) and (c). They sit in the same process, behind
+``/bench`` for ceilings (a), (b), (c) and (e). They sit in the same process, behind
 the same middleware, authentication and database pool as ``POST /orders``, so
 the saga and its ceilings pay the same HTTP costs and differ only in what is
 behind the endpoint. Each endpoint answers once its work is done: the
@@ -44,6 +44,20 @@ class FloorDone(BaseModel):
     status: str
     total: int  # minor units
     currency: str
+
+
+class TokenChecked(BaseModel):
+    user_id: uuid.UUID
+
+
+@router.post("/token-check")
+async def token_check(principal: CurrentUser) -> TokenChecked:
+    """Ceiling (e): verify the caller's token (signature, claims, revocation) and nothing else.
+
+    What every authenticated request pays before its own work: the
+    middleware, logging, metrics and the token check, in the same uvicorn.
+    """
+    return TokenChecked(user_id=principal.user_id)
 
 
 @router.post("/empty-workflow")
