@@ -364,4 +364,9 @@ def test_a_quick_run_measures_every_variant_and_the_books_balance(tmp_path: Path
         assert books["ok"], books
         assert books["orders"] > 0
     assert {row["variant"] for row in found["rows"]} == {v.key for v in results.VARIANTS}
+    # The Temporal cost of a checkout, read from the run's own saga histories.
+    cost = found["temporal_cost"]
+    assert cost["actions_by_kind"]["workflow started"] == 1
+    assert cost["actions"] >= cost["actions_by_kind"]["activity attempts"] >= 2
+    assert cost["events"] > cost["actions"]
     assert "Ratios saga / ceiling" in done.stdout

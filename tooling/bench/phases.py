@@ -22,12 +22,13 @@ import asyncio
 import contextlib
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 from api.keys import generate_private_key_pem
 from core.settings import Settings
 from tooling.bench import driver, results, targets
+from tooling.bench.actions import HistoryCost, checkout_cost
 from tooling.bench.books import Books, check_books
 from tooling.bench.config import BenchConfig
 from tooling.bench.driver import Outcome, Progress, Send
@@ -38,7 +39,7 @@ from tooling.bench.results import CLOSED, OPEN, PhaseResult, Variant
 from tooling.bench.sampling import Mark, ProcessTree, Sampler
 from tooling.bench.shop import Shop, open_shop
 from tooling.bench.stack import Stack, start_stack
-from tooling.bench.stats import Latency, rate
+from tooling.bench.stats import Clock, Latency, rate
 
 MAX_ERRORS_KEPT = 5
 PAUSE_BETWEEN_PHASES = 0.5  # seconds: let the previous phase's tail settle
@@ -55,6 +56,7 @@ class BenchRun:
         self.sampler = Sampler()
         self.phases: list[PhaseResult] = []
         self.books: list[Books] = []
+        self.temporal_cost: HistoryCost | None = None
         # A fresh key for the run: it signs every token of it, and nothing else.
         self._key = generate_private_key_pem()
         self._postgres: Postgres | None = None
@@ -79,6 +81,8 @@ class BenchRun:
 
             main = await self._start_stack("main", database="postgres", naive=False)
             await self._measure_main(main)
+            saga_ids = [i for i in main.order_ids if i not in set(main.sagaless_order_ids)]
+            self.temporal_cost = await checkout_cost(main.temporal, saga_ids)
             self.books.append(await self._check(main))
             await self._stop_stack(main)
 
@@ -89,7 +93,12 @@ class BenchRun:
         finally:
             await self._teardown()
         return build_report(
-            asdict(self.config), machine, time.monotonic() - started, self.phases, self.books
+            asdict(self.config),
+            machine,
+            time.monotonic() - started,
+            self.phases,
+            self.books,
+            temporal_cost=self.temporal_cost,
         )
 
     async def _measure_main(self, stack: Stack) -> None:
@@ -206,7 +215,7 @@ class BenchRun:
     ) -> PhaseResult:
         await asyncio.sleep(PAUSE_BETWEEN_PHASES)
         self.progress.start(f"{variant.label} @{concurrency}", n)
-        clock = _Clock.now()
+        clock = Clock.now()
         mark = self.sampler.begin()
         outcomes = await driver.closed_loop(n, concurrency, send, self.progress)
         return await self._finish(
@@ -219,7 +228,7 @@ class BenchRun:
         target_rate = max(target_rate, 0.1)
         n = max(1, round(target_rate * c.open_seconds))
         self.progress.start(f"saga open loop {target_rate:.1f}/s", n)
-        clock = _Clock.now()
+        clock = Clock.now()
         mark = self.sampler.begin()
         run = await driver.open_loop(target_rate, c.open_seconds, send, self.progress)
         ids = [o.order_id for o in run.outcomes if o.ok and o.order_id]
@@ -248,7 +257,7 @@ class BenchRun:
         concurrency: int,
         requested: int,
         outcomes: list[Outcome],
-        clock: _Clock,
+        clock: Clock,
         mark: Mark,
         *,
         sagas: bool,
@@ -294,25 +303,3 @@ class BenchRun:
             f"p50 {phase.latency.p50_ms:.0f} ms, p99 {phase.latency.p99_ms:.0f} ms"
         )
         return phase
-
-
-@dataclass(frozen=True)
-class _Clock:
-    """The event loop's clock and the wall clock read together, to convert between them.
-
-    Requests are timed on the loop's monotonic clock; the saga's completion
-    is a timestamp written by PostgreSQL on the same machine's wall clock.
-    """
-
-    loop: float
-    wall: float
-
-    @classmethod
-    def now(cls) -> _Clock:
-        return cls(asyncio.get_running_loop().time(), time.time())
-
-    def to_loop(self, wall: float) -> float:
-        return self.loop + (wall - self.wall)
-
-
-# --- entry point ------------------------------------------------------------------

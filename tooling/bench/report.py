@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from tooling.bench import results, targets
+from tooling.bench.actions import HistoryCost
 from tooling.bench.books import Books, summarize
 from tooling.bench.machine import Machine
 from tooling.bench.results import OPEN, PROCESSES, PhaseResult, Ratio, VariantRow
@@ -28,6 +29,9 @@ class BenchReport:
     targets: list[Target]
     books: list[Books]
     problems: list[str]  # what makes the run fail (exit 1)
+    # Temporal's cost of one checkout (history events, billable actions), from
+    # a sample of the run's sagas; None when none was read.
+    temporal_cost: HistoryCost | None = None
 
     @property
     def ok(self) -> bool:
@@ -50,6 +54,8 @@ def build_report(
     seconds: float,
     phases: list[PhaseResult],
     books: list[Books],
+    *,
+    temporal_cost: HistoryCost | None = None,
 ) -> BenchReport:
     """The run's figures, ratios, targets and the problems that fail it."""
     rows = results.build_rows(phases)
@@ -80,6 +86,7 @@ def build_report(
         targets=targets.evaluate_targets(rows, open_loop, main_worker),
         books=books,
         problems=problems,
+        temporal_cost=temporal_cost,
     )
 
 
@@ -214,6 +221,13 @@ def render(report: BenchReport) -> str:
     for target in report.targets:
         mark = "met   " if target.met else "MISSED"
         out.append(f"  [{mark}] {target.goal}: {target.value} ({target.detail})")
+    if (cost := report.temporal_cost) is not None:
+        kinds = ", ".join(f"{kind} {n:.1f}" for kind, n in cost.actions_by_kind.items())
+        out += [
+            "",
+            f"Temporal per checkout (mean of the sampled sagas, to confirmed and mailed): "
+            f"{cost.events:.1f} history events, {cost.actions:.1f} billable actions ({kinds}).",
+        ]
     out += ["", "Correctness:"]
     for books in report.books:
         verdict = "ok" if books.ok else "VIOLATIONS"

@@ -1,8 +1,10 @@
-"""Latency percentiles and throughput: the bench's arithmetic, with no I/O."""
+"""Latency percentiles and throughput, and the clocks they are read from: no I/O."""
 
 from __future__ import annotations
 
+import asyncio
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -55,3 +57,22 @@ def ratio(numerator: float, denominator: float) -> float:
     if math.isnan(numerator) or math.isnan(denominator) or denominator == 0:
         return math.nan
     return numerator / denominator
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The event loop's clock and the wall clock read together, to convert between them.
+
+    Requests are timed on the loop's monotonic clock; the saga's completion
+    is a timestamp written by PostgreSQL on the same machine's wall clock.
+    """
+
+    loop: float
+    wall: float
+
+    @classmethod
+    def now(cls) -> Clock:
+        return cls(asyncio.get_running_loop().time(), time.time())
+
+    def to_loop(self, wall: float) -> float:
+        return self.loop + (wall - self.wall)
