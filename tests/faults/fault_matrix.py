@@ -64,6 +64,7 @@ async def run(seeds: int, repetitions: int) -> Counters:
             for name, case in cases(seeds):
                 started = time.monotonic()
                 before = len(stack.counters.violations)
+                resent_before = stack.counters.resends
                 try:
                     found = await case(stack)
                 except Exception:  # a scenario that cannot finish is a violation too
@@ -71,6 +72,9 @@ async def run(seeds: int, repetitions: int) -> Counters:
                     stack.counters.violations += found
                 took = time.monotonic() - started
                 verdict = "ok" if not found else f"{len(found)} VIOLATIONS"
+                # Which case a resend came from: the figure is only useful attributed.
+                if resent := stack.counters.resends - resent_before:
+                    verdict += f", {resent} resent"
                 print(f"[{repetition}/{repetitions}] {name}: {verdict} ({took:.0f} s)", flush=True)
                 for problem in stack.counters.violations[before:]:
                     print(f"    - {problem}", flush=True)
