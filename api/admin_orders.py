@@ -1,12 +1,15 @@
-"""The console's order table and an order's progress: ``/admin/orders`` routes.
+"""The console's order table and an order's progress: the ``/admin/orders`` routes.
 
-``search_orders`` picks the orders from the read model (cheap, indexed); only
-when asked for stuck orders does it describe each row's saga in Temporal.
+``search_orders`` picks the orders from the read model alone (cheap,
+indexed; the rule is in ``api/order_search.py``); only when asked for stuck
+orders does it describe each row's saga in Temporal, a page at a time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -17,49 +20,91 @@ from api.app import Resources
 from api.deps import AdminUser, ResourcesDep, TemporalClient
 from api.errors import ProblemError, problem_responses
 from api.order_reads import OrderRecord, to_public
+from api.order_search import order_query
 from api.pagination import Page, PageDep
-from api.progress import order_progress, retry_now
+from api.progress import build_progress, order_progress, retry_now
 from api.schemas.progress import (
     AdminOrderFilters,
     AdminOrderList,
     AdminOrderRow,
     OrderProgress,
 )
-from core.models import Order, Payment, User
+from api.workflow_progress import read_saga
+from core.models import Order, OrderEvent, Payment
+from workflows.checkout_io import workflow_id
 
 router = APIRouter(prefix="/admin/orders", tags=["admin"])
+
+# Describing sagas in Temporal for one page: a few at a time, so a page of
+# 100 stuck orders does not open 100 calls at once.
+DESCRIBE_CONCURRENCY = 8
+
+
+async def _progress_of(
+    resources: Resources, client: Client, orders: list[Order]
+) -> dict[uuid.UUID, OrderProgress]:
+    async with resources.sessions() as session:
+        newest: dict[uuid.UUID, datetime] = dict(
+            (
+                await session.execute(
+                    select(OrderEvent.order_id, func.max(OrderEvent.at))
+                    .where(OrderEvent.order_id.in_([o.id for o in orders]))
+                    .group_by(OrderEvent.order_id)
+                )
+            ).tuples()
+        )
+    gate = asyncio.Semaphore(DESCRIBE_CONCURRENCY)
+
+    async def one(order: Order) -> OrderProgress:
+        async with gate:
+            saga = await read_saga(client, workflow_id(str(order.id)))
+        return build_progress(resources.settings, order, newest.get(order.id), saga)
+
+    found = await asyncio.gather(*(one(order) for order in orders))
+    return {progress.order_id: progress for progress in found}
 
 
 async def search_orders(
     resources: Resources, client: Client, filters: AdminOrderFilters, page: Page
 ) -> AdminOrderList:
-    """The orders matching ``filters``, newest first, one page of them."""
-    stmt = select(Order, User.email).join(User, User.id == Order.customer_id)
-    if filters.status is not None:
-        stmt = stmt.where(Order.status == filters.status)
+    """The orders matching ``filters``, newest first, one page of them.
+
+    With ``filters.stuck`` each row carries its progress (one describe and
+    one history page per row); without, no row does.
+    """
+    stmt = order_query(filters, resources.settings.stuck_after_seconds)
     async with resources.sessions() as session:
         total = await session.scalar(select(func.count()).select_from(stmt.subquery()))
         rows = (
-            await session.execute(
-                stmt.order_by(Order.created_at.desc(), Order.id.desc())
-                .limit(page.limit)
-                .offset(page.offset)
+            (
+                await session.execute(
+                    stmt.order_by(Order.created_at.desc(), Order.id.desc())
+                    .limit(page.limit)
+                    .offset(page.offset)
+                )
             )
-        ).all()
-        ids: list[uuid.UUID] = [order.id for order, _ in rows]
+            .tuples()
+            .all()
+        )
+        orders = [order for order, _ in rows]
         payments = {
             p.order_id: p
-            for p in await session.scalars(select(Payment).where(Payment.order_id.in_(ids)))
+            for p in await session.scalars(
+                select(Payment).where(Payment.order_id.in_([o.id for o in orders]))
+            )
         }
-        items = [
+    progress = await _progress_of(resources, client, orders) if filters.stuck and orders else {}
+    return AdminOrderList(
+        items=[
             AdminOrderRow(
                 order=to_public(OrderRecord(order, payments.get(order.id))),
                 customer_email=email,
-                progress=None,
+                progress=progress.get(order.id),
             )
             for order, email in rows
-        ]
-    return AdminOrderList(items=items, total=total or 0)
+        ],
+        total=total or 0,
+    )
 
 
 def _order_id(order_id: str) -> uuid.UUID:
@@ -70,7 +115,7 @@ def _order_id(order_id: str) -> uuid.UUID:
         raise ProblemError(404, "no order with this id", code="order-not-found") from None
 
 
-@router.get("", response_model=AdminOrderList, responses=problem_responses(403, 422))
+@router.get("", response_model=AdminOrderList, responses=problem_responses(403, 422, 503))
 async def list_admin_orders(
     admin: AdminUser,
     resources: ResourcesDep,
@@ -83,7 +128,9 @@ async def list_admin_orders(
 
 
 @router.get(
-    "/{order_id}/progress", response_model=OrderProgress, responses=problem_responses(403, 404)
+    "/{order_id}/progress",
+    response_model=OrderProgress,
+    responses=problem_responses(403, 404, 503),
 )
 async def get_order_progress(
     admin: AdminUser, order_id: str, resources: ResourcesDep, client: TemporalClient
@@ -96,7 +143,7 @@ async def get_order_progress(
     "/{order_id}/retry",
     response_model=OrderProgress,
     status_code=202,
-    responses=problem_responses(403, 404, 409),
+    responses=problem_responses(403, 404, 409, 503),
 )
 async def retry_order_step(
     admin: AdminUser, order_id: str, resources: ResourcesDep, client: TemporalClient

@@ -12,10 +12,13 @@ import uuid
 from datetime import date, datetime
 from typing import Literal, get_args
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.orders import OrderPublic
 from core.order_status import OrderStatus
+
+# A month: longer means "never stuck", and a huge number would overflow a datetime.
+MAX_STUCK_AFTER_SECONDS = 30 * 24 * 3600
 
 WorkflowState = Literal[
     "running",
@@ -68,11 +71,25 @@ class AdminOrderList(BaseModel):
 
 
 class AdminOrderFilters(BaseModel):
+    """The console's order filters (query parameters of ``GET /admin/orders``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     status: OrderStatus | None = None
     needs_attention: bool | None = None
-    customer: str | None = None
+    customer: str | None = Field(
+        default=None, max_length=320, description="the customer's email, exact, any case"
+    )
     customer_id: uuid.UUID | None = None
-    created_from: date | None = None
-    created_to: date | None = None
-    stuck: bool = False
-    stuck_after_seconds: int | None = None
+    created_from: date | None = Field(default=None, description="UTC day, included")
+    created_to: date | None = Field(default=None, description="UTC day, included")
+    stuck: bool = Field(
+        default=False,
+        description="only stuck orders (docs/OBSERVABILITY.md), each with its progress",
+    )
+    stuck_after_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_STUCK_AFTER_SECONDS,
+        description="overrides ORDERSAGA_STUCK_AFTER_SECONDS for this request",
+    )
