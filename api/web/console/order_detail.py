@@ -18,7 +18,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from temporalio.client import Client
-from temporalio.service import RPCError
 
 from api.app import Resources
 from api.deps import OptionalTemporal, ResourcesDep
@@ -76,8 +75,13 @@ def allowed_actions(status: OrderStatus) -> set[str]:
 
 
 def can_retry(progress: OrderProgress | None) -> bool:
-    """Something waits on a back-off: a retry is scheduled for later."""
-    return progress is not None and any(w.next_attempt_at for w in progress.waiting_on)
+    """A regular step waits on its back-off: only those can be retried now.
+
+    (A local step on its retry timer cannot: ``retry_now`` refuses it.)
+    """
+    return progress is not None and any(
+        w.next_attempt_at is not None and w.kind == "activity" for w in progress.waiting_on
+    )
 
 
 async def _progress(
@@ -88,8 +92,10 @@ async def _progress(
         return None
     try:
         return await order_progress(resources, client, order_id)
-    except RPCError as err:
-        log.warning("no progress for order %s: %s", order_id, err.status)
+    except ProblemError as err:
+        if err.status_code != 503:  # only "Temporal unreachable" leaves the panel unknown
+            raise
+        log.warning("no progress for order %s: Temporal unreachable", order_id)
         return None
 
 
