@@ -63,7 +63,7 @@ async def _event(sessions: SessionFactory, order_id: uuid.UUID, type: str, at: d
         session.add(OrderEvent(order_id=order_id, type=type, detail="", at=at))
 
 
-async def _ids(api: httpx.AsyncClient, admin: dict[str, str], **params: object) -> set[str]:
+async def _ids(api: httpx.AsyncClient, admin: dict[str, str], **params: str | int) -> set[str]:
     response = await api.get("/admin/orders", params=params, headers=admin)
     assert response.status_code == 200, response.text
     body = response.json()
