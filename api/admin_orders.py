@@ -44,15 +44,12 @@ async def _progress_of(
     resources: Resources, client: Client, orders: list[Order]
 ) -> dict[uuid.UUID, OrderProgress]:
     async with resources.sessions() as session:
-        newest: dict[uuid.UUID, datetime] = dict(
-            (
-                await session.execute(
-                    select(OrderEvent.order_id, func.max(OrderEvent.at))
-                    .where(OrderEvent.order_id.in_([o.id for o in orders]))
-                    .group_by(OrderEvent.order_id)
-                )
-            ).tuples()
+        result = await session.execute(
+            select(OrderEvent.order_id, func.max(OrderEvent.at))
+            .where(OrderEvent.order_id.in_([o.id for o in orders]))
+            .group_by(OrderEvent.order_id)
         )
+        newest: dict[uuid.UUID, datetime] = dict(result.all())
     gate = asyncio.Semaphore(DESCRIBE_CONCURRENCY)
 
     async def one(order: Order) -> OrderProgress:
@@ -76,16 +73,12 @@ async def search_orders(
     async with resources.sessions() as session:
         total = await session.scalar(select(func.count()).select_from(stmt.subquery()))
         rows = (
-            (
-                await session.execute(
-                    stmt.order_by(Order.created_at.desc(), Order.id.desc())
-                    .limit(page.limit)
-                    .offset(page.offset)
-                )
+            await session.execute(
+                stmt.order_by(Order.created_at.desc(), Order.id.desc())
+                .limit(page.limit)
+                .offset(page.offset)
             )
-            .tuples()
-            .all()
-        )
+        ).all()
         orders = [order for order, _ in rows]
         payments = {
             p.order_id: p

@@ -55,7 +55,7 @@ def stuck_condition(cutoff: datetime) -> ColumnElement[bool]:
             started.at < cutoff,
             ~exists(
                 select(ended.id).where(
-                    ended.order_id == Order.id,
+                    ended.order_id == started.order_id,
                     ended.type.in_(_COMPENSATION_ENDS),
                     ended.id > started.id,
                 )

@@ -12,7 +12,7 @@ import uuid
 from datetime import date, datetime
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from api.schemas.orders import OrderPublic
 from core.order_status import OrderStatus
@@ -72,8 +72,6 @@ class AdminOrderList(BaseModel):
 
 class AdminOrderFilters(BaseModel):
     """The console's order filters (query parameters of ``GET /admin/orders``)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     status: OrderStatus | None = None
     needs_attention: bool | None = None
