@@ -33,9 +33,9 @@ def _invalid() -> ProblemError:
     return ProblemError(422, "a filter has a value it cannot take", code="invalid-filter")
 
 
-def read_filters(request: Request) -> TableQuery:
+def read_filters(request: Request, fields: tuple[str, ...] = FIELDS) -> TableQuery:
     params = request.query_params
-    chosen = {name: params[name].strip() for name in FIELDS if params.get(name, "").strip()}
+    chosen = {name: params[name].strip() for name in fields if params.get(name, "").strip()}
     if chosen.get("needs_attention") == "on":
         # A checkbox sends "on" when ticked and nothing otherwise: ticked means
         # "only those that need attention", unticked means "any".

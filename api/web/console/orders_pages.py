@@ -55,13 +55,15 @@ async def orders_table(
 async def stuck_view(
     request: Request, admin: PageAdmin, resources: ResourcesDep, client: TemporalClient
 ) -> Response:
-    query = read_filters(request)
+    # The stuck view's own filter: how long without progress counts as stuck.
+    query = read_filters(request, ("stuck_after_seconds",))
     filters = query.filters.model_copy(update={"stuck": True})
     found = await search_orders(resources, client, filters, _page(query.page))
     return await render(
         request,
         "console/stuck.html",
         admin,
+        stuck_after=filters.stuck_after_seconds or resources.settings.stuck_after_seconds,
         rows=found.items,
         total=found.total,
         page=query.page,
