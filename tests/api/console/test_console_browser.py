@@ -54,7 +54,9 @@ async def _buy(page: Page, card: str) -> str:
 async def _admin_page(browser: Browser, shop: Shop, sessions: SessionFactory) -> BrowserContext:
     """A second browser, logged in as a new admin through the shop's login page."""
     admin = await create_user(sessions, role=Role.ADMIN)
-    context = await browser.new_context(base_url=shop.url, viewport=DESKTOP)
+    context = await browser.new_context(
+        base_url=shop.url, viewport={"width": DESKTOP["width"], "height": DESKTOP["height"]}
+    )
     context.set_default_timeout(15_000)
     page = await context.new_page()
     await page.goto("/shop/login")
@@ -140,7 +142,7 @@ async def test_the_stuck_view_shows_a_timed_out_charge(
         await shot(console, shop, "console-stuck")
 
         # The same view at phone width, and the order's page from it.
-        await console.set_viewport_size(PHONE)
+        await console.set_viewport_size({"width": PHONE["width"], "height": PHONE["height"]})
         await row.get_by_role("link", name=name).click()
         await expect(console.get_by_role("heading", name=name)).to_be_visible()
         await expect(console.get_by_role("heading", name="Waiting on")).to_be_visible()
