@@ -98,3 +98,12 @@ async def get_temporal(resources: ResourcesDep) -> Client:
 
 
 TemporalClient = Annotated[Client, Depends(get_temporal)]
+
+
+async def get_optional_temporal(resources: ResourcesDep) -> Client | None:
+    # For reads that still answer without Temporal (the dashboard, an order's
+    # page): None while it is unreachable, where TemporalClient answers 503.
+    return resources.temporal
+
+
+OptionalTemporal = Annotated[Client | None, Depends(get_optional_temporal)]

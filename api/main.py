@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from temporalio.client import Client
 
-from api import admin, auth, cart, catalog, health, orders
+from api import admin, admin_orders, auth, cart, catalog, dashboard, health, orders
 from api.app import build_app
 from api.web import install_web
 from core.settings import Settings, get_settings
@@ -21,6 +21,8 @@ def create_app(
         cart.router,
         orders.router,
         admin.router,
+        admin_orders.router,
+        dashboard.router,
     ]
     if settings.serve_auth:
         routers += auth.routers

@@ -20,6 +20,7 @@ from fastapi import APIRouter, Query, Response
 from sqlalchemy import func, select
 from temporalio.client import Client
 
+from api.admin_timeline import record_admin_action
 from api.app import Resources
 from api.auth.recovery import VerifiedEmail
 from api.checkout import place_order
@@ -183,6 +184,12 @@ async def _change(
         accept_timeout=timedelta(seconds=resources.settings.update_accept_timeout_seconds),
         wait_seconds=RESULT_TIMEOUT_SECONDS if wait is None else wait,
     )
+    if principal.is_admin:
+        # The saga's own lines do not say which admin asked (see
+        # api/admin_timeline.py); the update was accepted, so say it here.
+        await record_admin_action(
+            resources.sessions, record.order.id, principal, action.name.lower()
+        )
     if wait is not None:
         response.headers["Preference-Applied"] = f"wait={wait}"
     if state is None:

@@ -26,6 +26,10 @@ PLACEHOLDER_MAIL_DOMAIN = "ordersaga.dev"
 _LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
+# The dev server's Web UI when ``ordersaga dev`` has not said otherwise.
+DEV_TEMPORAL_UI_URL = "http://127.0.0.1:8233"
+
+
 def _env(name: str) -> AliasChoices:
     """Accept both the ``ORDERSAGA_`` name and the tool-wide name."""
     return AliasChoices(f"ORDERSAGA_{name}", name)
@@ -72,6 +76,11 @@ class Settings(BaseSettings):
         default=None, validation_alias=_env("TEMPORAL_API_KEY")
     )
     temporal_tls: bool = Field(default=False, validation_alias=_env("TEMPORAL_TLS"))
+    # The Temporal Web UI, for the links the progress API gives each order's
+    # workflow. Unset: the dev server's UI in dev mode, no link elsewhere.
+    temporal_ui_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("ORDERSAGA_TEMPORAL_UI_URL")
+    )
     temporal_tls_client_cert_path: Path | None = Field(
         default=None, validation_alias=_env("TEMPORAL_TLS_CLIENT_CERT_PATH")
     )
@@ -177,6 +186,9 @@ class Settings(BaseSettings):
     payment_provider: Literal["simulator"] = "simulator"
     payment_provider_timeout_seconds: float = 5.0
     payment_deadline_seconds: float = 60.0
+    # An order that is not final and made no progress for this long is
+    # "stuck" in the admin order list (docs/OBSERVABILITY.md has the rule).
+    stuck_after_seconds: int = Field(default=60, ge=1)
 
     # Notifications. Email goes to one SMTP relay: the dev sink by default,
     # a real relay (port 587 with starttls, or 465 with tls) in a deployment.
@@ -221,6 +233,13 @@ class Settings(BaseSettings):
     @property
     def is_dev(self) -> bool:
         return self.mode == "dev"
+
+    @property
+    def temporal_ui_base(self) -> str | None:
+        """The Temporal Web UI's base URL, without a trailing slash; None for no links."""
+        if self.temporal_ui_url:
+            return self.temporal_ui_url.rstrip("/")
+        return DEV_TEMPORAL_UI_URL if self.is_dev else None
 
     @property
     def verified_email_required(self) -> bool:

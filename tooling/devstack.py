@@ -242,7 +242,16 @@ class DevStack:
             spawn(
                 name,
                 argv,
-                child_env(self.options, self.database_url, self.temporal_address),
+                child_env(
+                    self.options,
+                    self.database_url,
+                    self.temporal_address,
+                    # An external Temporal's UI is not ours to know: the
+                    # setting (if any) passes through unchanged.
+                    temporal_ui_url=None
+                    if self.settings.temporal_address
+                    else f"http://127.0.0.1:{self.options.ui_port}",
+                ),
                 stop_timeout=stop_timeout,
             )
         )

@@ -57,9 +57,21 @@ def dev_ports(settings: Settings, options: DevOptions) -> list[Port]:
     return ports
 
 
-def child_env(options: DevOptions, database_url: str, temporal_address: str) -> dict[str, str]:
-    """The worker's and the API's environment: this stack's servers, and ours otherwise."""
+def child_env(
+    options: DevOptions,
+    database_url: str,
+    temporal_address: str,
+    *,
+    temporal_ui_url: str | None = None,
+) -> dict[str, str]:
+    """The worker's and the API's environment: this stack's servers, and ours otherwise.
+
+    ``temporal_ui_url`` is the stack's own Temporal Web UI (its port may not
+    be the default), so the progress API links each order's workflow there.
+    """
     env = dict(os.environ)
+    if temporal_ui_url is not None:
+        env["ORDERSAGA_TEMPORAL_UI_URL"] = temporal_ui_url
     env.update(
         DATABASE_URL=database_url,
         TEMPORAL_ADDRESS=temporal_address,

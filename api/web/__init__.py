@@ -15,7 +15,13 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api.web import account_pages, cart_pages, catalog_pages, order_pages, recovery_pages
-from api.web.console import mail_pages
+from api.web.console import (
+    dashboard_pages,
+    mail_pages,
+    order_detail,
+    order_forms,
+    orders_pages,
+)
 from api.web.errors import install_html_errors
 from api.web.headers import SecurityHeaders
 
@@ -31,10 +37,15 @@ def install_web(app: FastAPI) -> None:
         cart_pages,
         order_pages,
         mail_pages,
+        dashboard_pages,
+        orders_pages,
+        order_detail,
+        order_forms,
     ):
-        app.include_router(module.router)
-        forms = getattr(module, "forms", None)
-        if forms is not None:
-            app.include_router(forms)
+        # A module serves pages (``router``), form posts (``forms``, CSRF-checked) or both.
+        for name in ("router", "forms"):
+            routes = getattr(module, name, None)
+            if routes is not None:
+                app.include_router(routes)
     install_html_errors(app)
     app.add_middleware(SecurityHeaders)

@@ -6,7 +6,10 @@ import re
 
 import httpx
 
-from tests.support.factories import DEFAULT_PASSWORD
+from core.db import SessionFactory
+from core.models import User
+from core.models.users import Role
+from tests.support.factories import DEFAULT_PASSWORD, create_user
 
 HTML = {"Accept": "text/html,application/xhtml+xml"}
 
@@ -36,3 +39,10 @@ async def post_form(
     return await client.post(
         action, data={"csrf_token": csrf_token(page.text), **fields}, headers=HTML
     )
+
+
+async def make_admin(client: httpx.AsyncClient, sessions: SessionFactory) -> User:
+    """A new admin, logged into ``client``."""
+    admin = await create_user(sessions, role=Role.ADMIN)
+    await log_in(client, admin.email)
+    return admin

@@ -6,15 +6,24 @@ import uuid
 
 import httpx
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from core.db import SessionFactory
-from core.models import CaughtMail
+from core.models import CaughtMail, Order, OrderStatus
 from core.models.users import Role
-from tests.api.console.console_support import HTML, log_in
+from tests.api.console.console_support import HTML, log_in, post_form
 from tests.support.factories import create_user
+from tests.support.order_factory import create_order
 
-CONSOLE_PAGES = ["/console/mail"]
+CONSOLE_PAGES = [
+    "/console",
+    "/console/orders",
+    "/console/stuck",
+    f"/console/orders/{uuid.uuid4()}",
+    "/console/mail",
+]
+# The order page's forms: a customer's post is refused before anything runs.
+CONSOLE_FORMS = ["ship", "deliver", "cancel", "retry"]
 
 
 @pytest.mark.parametrize("path", CONSOLE_PAGES)
@@ -33,6 +42,24 @@ async def test_a_customer_gets_a_403_page(
     answer = await api.get(path, headers=HTML)
     assert answer.status_code == 403
     assert answer.headers["content-type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("action", CONSOLE_FORMS)
+async def test_a_customer_cannot_post_a_console_action(
+    api: httpx.AsyncClient, sessions: SessionFactory, action: str
+) -> None:
+    customer = await create_user(sessions)
+    order = await create_order(sessions, customer=customer)
+    await log_in(api, customer.email)
+    # The CSRF token of the customer's own order page: only the role is wrong.
+    answer = await post_form(
+        api, f"/shop/orders/{order.id}", f"/console/orders/{order.id}/{action}", {}
+    )
+    assert answer.status_code == 403
+    async with sessions() as session:
+        assert await session.scalar(select(Order.status).where(Order.id == order.id)) is (
+            OrderStatus.PENDING
+        )
 
 
 async def test_the_mail_page_links_each_order_mail_to_its_order(

@@ -141,6 +141,10 @@ TEMPORAL_TLS_SERVER_CA_CERT_PATH: {{ printf "%s/%s" (include "ordersaga.temporal
 {{- end }}
 {{- end }}
 {{- end }}
+{{- with .Values.temporal.uiUrl }}
+ORDERSAGA_TEMPORAL_UI_URL: {{ . | quote }}
+{{- end }}
+ORDERSAGA_STUCK_AFTER_SECONDS: {{ .Values.stuckAfterSeconds | quote }}
 ORDERSAGA_SERVE_AUTH: "false"
 ORDERSAGA_JWKS_URL: {{ include "ordersaga.jwksUrl" . | quote }}
 ORDERSAGA_ADMIN_EMAIL: {{ required "admin.email is required (the first administrator)" .Values.admin.email | quote }}
