@@ -154,7 +154,7 @@ async def get_timeline(record: OwnedOrder, resources: ResourcesDep) -> TimelineP
         return TimelinePublic(events=[TimelineEventPublic.model_validate(e) for e in events])
 
 
-async def _change(
+async def change_order(
     resources: Resources,
     client: Client,
     record: OrderRecord,
@@ -224,7 +224,7 @@ async def cancel_order(
 ) -> OrderPublic:
     """Cancel before shipping: the payment is refunded in full and the stock released."""
     reason = body.reason if body is not None else None
-    return await _change(
+    return await change_order(
         resources, client, record, Action.CANCEL, principal, response, wait, reason=reason
     )
 
@@ -246,7 +246,7 @@ async def ship_order(
     """Admin: hand a confirmed order to the carrier."""
     carrier = body.carrier if body is not None else None
     tracking = body.tracking_number if body is not None else None
-    return await _change(
+    return await change_order(
         resources,
         client,
         record,
@@ -273,4 +273,4 @@ async def deliver_order(
     response: Response,
 ) -> OrderPublic:
     """Admin: record that a shipped order arrived."""
-    return await _change(resources, client, record, Action.DELIVER, admin, response, wait)
+    return await change_order(resources, client, record, Action.DELIVER, admin, response, wait)

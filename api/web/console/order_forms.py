@@ -2,7 +2,7 @@
 
 Each is a form post (CSRF-checked by the router) answered by a 303 back to
 the order page, whose notice or alert says how it went. Ship, deliver and
-cancel run the REST routes' own change (api/orders.py ``_change``: the
+cancel run the REST routes' own change (api/orders.py ``change_order``: the
 order rules, the saga's Update, the wait for the read model); retry runs
 ``retry_now`` (api/progress.py). A refusal is named by its problem type,
 never by anything that was posted.
@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from api.deps import OptionalTemporal, ResourcesDep
 from api.errors import ProblemError
 from api.order_reads import OrderRecord
-from api.orders import _change
+from api.orders import change_order
 from api.progress import retry_now
 from api.schemas.orders import CancelBody, ShipBody
 from api.web.console.access import PageAdmin
@@ -64,7 +64,7 @@ async def _act(
         return _back(record, alert="temporal-unavailable", action=verb)
     answer = Response()
     try:
-        await _change(
+        await change_order(
             resources,
             client,
             record,
