@@ -93,3 +93,15 @@ async def test_the_mail_page_links_each_order_mail_to_its_order(
     assert f'href="/console/orders/{order_id}"' in answer.text
     assert answer.text.count('href="/console/orders/') == 1
     assert "Reset your password" in answer.text
+
+
+async def test_the_shop_links_admins_to_the_console_and_no_one_else(
+    api: httpx.AsyncClient, sessions: SessionFactory
+) -> None:
+    customer = await create_user(sessions)
+    await log_in(api, customer.email)
+    assert 'href="/console"' not in (await api.get("/", headers=HTML)).text
+    api.cookies.clear()
+    admin = await create_user(sessions, role=Role.ADMIN)
+    await log_in(api, admin.email)
+    assert 'href="/console"' in (await api.get("/", headers=HTML)).text
