@@ -14,12 +14,16 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from api.body_limit import RouteBodyLimit
 from api.web import account_pages, cart_pages, catalog_pages, order_pages, recovery_pages
-from api.web.console import mail_pages
+from api.web.console import mail_pages, product_actions, product_pages
 from api.web.errors import install_html_errors
 from api.web.headers import SecurityHeaders
 
 STATIC = Path(__file__).parent / "static"
+
+# Pages whose forms carry an image, allowed a larger body than the app's.
+BODY_LIMITS: tuple[RouteBodyLimit, ...] = product_actions.BODY_LIMITS
 
 
 def install_web(app: FastAPI) -> None:
@@ -31,6 +35,8 @@ def install_web(app: FastAPI) -> None:
         cart_pages,
         order_pages,
         mail_pages,
+        product_pages,
+        product_actions,
     ):
         app.include_router(module.router)
         forms = getattr(module, "forms", None)
