@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from api import metrics
-from api.body_limit import BodySizeLimit
+from api.body_limit import BodySizeLimit, RouteBodyLimit
 from api.docs import install_offline_docs
 from api.errors import install_error_handlers
 from api.keys import signing_keys, static_verification_keys
@@ -102,10 +102,12 @@ def build_app(
     routers: Sequence[APIRouter],
     use_temporal: bool,
     temporal_client: Client | None = None,
+    body_limits: Sequence[RouteBodyLimit] = (),
 ) -> FastAPI:
     """An app with ordersaga's lifespan, error shape and body limit.
 
-    ``temporal_client`` lets tests hand in a client connected to their server.
+    ``temporal_client`` lets tests hand in a client connected to their server;
+    ``body_limits`` names the routes that take larger bodies than the app's.
     """
     settings = settings or get_settings()
 
@@ -131,7 +133,7 @@ def build_app(
     install_offline_docs(app)
     app.state.use_temporal = use_temporal
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, routes=body_limits)
     # Added last, so outermost: every answer is counted and carries a request ID.
     app.state.metrics = metrics.ApiMetrics()
     app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics)

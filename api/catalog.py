@@ -9,6 +9,11 @@ reactivate it.
 Stock is set absolutely by PATCH; the difference is written to the
 ``stock_movements`` ledger as a RESTOCK, under a row lock, so
 initial + restocks = current + held + sold stays provable.
+
+The writes are domain functions (``add_product``, ``change_product``) that
+run inside the caller's transaction, so the console's pages
+(api/web/console/) apply exactly these rules. A product's picture is
+api/product_images.py's; here it is only named by ``image_url``.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import AfterValidator, StringConstraints
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import AdminUser, ResourcesDep, SessionDep, current_principal
 from api.errors import ProblemError, problem_responses
@@ -28,7 +34,7 @@ from api.pagination import PageDep
 from api.schemas.catalog import ProductCreate, ProductList, ProductPublic, ProductUpdate
 from api.schemas.text import NO_NUL, plain_text
 from api.tokens import Principal
-from core.models import MovementKind, Product, StockMovement
+from core.models import MovementKind, Product, ProductImage, StockMovement
 
 router = APIRouter(prefix="/products", tags=["catalog"])
 
@@ -98,19 +104,39 @@ def _filtered(
     return query
 
 
-def _not_found() -> ProblemError:
+def product_not_found() -> ProblemError:
     return ProblemError(404, "no product with this id", code="product-not-found")
 
 
-async def _locked(session: SessionDep, product_id: uuid.UUID) -> Product:
+async def locked_product(session: AsyncSession, product_id: uuid.UUID) -> Product:
+    """The product, row-locked until the caller's transaction ends; 404 when there is none."""
     # FOR UPDATE: a stock change must see the value a concurrent reservation
     # leaves behind, or the RESTOCK delta written to the ledger would be wrong.
     product = await session.scalar(
         select(Product).where(Product.id == product_id).with_for_update()
     )
     if product is None:
-        raise _not_found()
+        raise product_not_found()
     return product
+
+
+def image_path(product_id: uuid.UUID) -> str:
+    return f"/products/{product_id}/image"
+
+
+# Whether the product of the enclosing query has a picture (no bytes read).
+HAS_IMAGE: ColumnElement[bool] = exists().where(ProductImage.product_id == Product.id)
+
+
+def product_public(product: Product, *, has_image: bool) -> ProductPublic:
+    public = ProductPublic.model_validate(product)
+    public.image_url = image_path(product.id) if has_image else None
+    return public
+
+
+async def has_image(session: AsyncSession, product_id: uuid.UUID) -> bool:
+    found = await session.scalar(select(exists().where(ProductImage.product_id == product_id)))
+    return bool(found)
 
 
 @router.get("", responses=problem_responses(401, 422), openapi_extra=_TOKEN_OPTIONAL)
@@ -133,10 +159,13 @@ async def list_products(
         active = True
     query = _filtered(select(Product), q=q, category=category, in_stock=in_stock, active=active)
     total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = await session.scalars(
-        query.order_by(Product.name, Product.id).limit(page.limit).offset(page.offset)
+    rows = await session.execute(
+        query.add_columns(HAS_IMAGE)
+        .order_by(Product.name, Product.id)
+        .limit(page.limit)
+        .offset(page.offset)
     )
-    return ProductList(items=[ProductPublic.model_validate(p) for p in rows], total=total)
+    return ProductList(items=[product_public(p, has_image=image) for p, image in rows], total=total)
 
 
 @router.get(
@@ -146,35 +175,33 @@ async def get_product(
     product_id: uuid.UUID, session: SessionDep, principal: OptionalUser
 ) -> ProductPublic:
     """One product. A withdrawn (inactive) one is 404 except to admins."""
-    product = await session.get(Product, product_id)
-    if product is None or not (product.active or (principal and principal.is_admin)):
+    row = (
+        await session.execute(select(Product, HAS_IMAGE).where(Product.id == product_id))
+    ).first()
+    if row is None or not (row[0].active or (principal and principal.is_admin)):
         # Customers never see a withdrawn product; their past orders carry
         # their own copy of its sku, name and price.
-        raise _not_found()
-    return ProductPublic.model_validate(product)
+        raise product_not_found()
+    return product_public(row[0], has_image=row[1])
 
 
-@router.post("", status_code=201, responses=problem_responses(401, 403, 409, 413, 422))
-async def create_product(
-    body: ProductCreate, session: SessionDep, admin: AdminUser, response: Response
-) -> ProductPublic:
-    """Add a product (admin). Its opening stock is the ledger's INITIAL entry."""
+async def add_product(session: AsyncSession, body: ProductCreate) -> Product:
+    """Write a new product and the ledger's INITIAL entry (its opening stock).
+
+    Runs in the caller's transaction; a taken sku is a 409 ``duplicate-sku``.
+    """
     product = Product(**body.model_dump())
+    session.add(product)
     try:
-        async with session.begin():
-            session.add(product)
-            await session.flush()
-            session.add(
-                StockMovement(product_id=product.id, kind=MovementKind.INITIAL, delta=body.stock)
-            )
+        await session.flush()
     except IntegrityError as err:
         if _violates(err, "uq_products_sku"):
             raise ProblemError(
                 409, "a product with this sku already exists", code="duplicate-sku"
             ) from None
         raise
-    response.headers["Location"] = f"/products/{product.id}"
-    return ProductPublic.model_validate(product)
+    session.add(StockMovement(product_id=product.id, kind=MovementKind.INITIAL, delta=body.stock))
+    return product
 
 
 def _violates(err: IntegrityError, constraint: str) -> bool:
@@ -182,27 +209,50 @@ def _violates(err: IntegrityError, constraint: str) -> bool:
     return getattr(diag, "constraint_name", None) == constraint
 
 
+async def change_product(
+    session: AsyncSession, product_id: uuid.UUID, body: ProductUpdate
+) -> Product:
+    """Apply the fields set in ``body`` under a row lock, in the caller's transaction.
+
+    A stock change is recorded as a RESTOCK of the difference.
+    """
+    changes = body.model_dump(exclude_unset=True)
+    product = await locked_product(session, product_id)
+    new_stock = changes.pop("stock", None)
+    if new_stock is not None and new_stock != product.stock:
+        session.add(
+            StockMovement(
+                product_id=product.id,
+                kind=MovementKind.RESTOCK,
+                delta=new_stock - product.stock,
+            )
+        )
+        product.stock = new_stock
+    for name, value in changes.items():
+        setattr(product, name, value)
+    return product
+
+
+@router.post("", status_code=201, responses=problem_responses(401, 403, 409, 413, 422))
+async def create_product(
+    body: ProductCreate, session: SessionDep, admin: AdminUser, response: Response
+) -> ProductPublic:
+    """Add a product (admin). Its opening stock is the ledger's INITIAL entry."""
+    async with session.begin():
+        product = await add_product(session, body)
+    response.headers["Location"] = f"/products/{product.id}"
+    return product_public(product, has_image=False)
+
+
 @router.patch("/{product_id}", responses=problem_responses(401, 403, 404, 413, 422))
 async def update_product(
     product_id: uuid.UUID, body: ProductUpdate, session: SessionDep, admin: AdminUser
 ) -> ProductPublic:
     """Change some fields (admin). A stock change is recorded as a RESTOCK."""
-    changes = body.model_dump(exclude_unset=True)
     async with session.begin():
-        product = await _locked(session, product_id)
-        new_stock = changes.pop("stock", None)
-        if new_stock is not None and new_stock != product.stock:
-            session.add(
-                StockMovement(
-                    product_id=product.id,
-                    kind=MovementKind.RESTOCK,
-                    delta=new_stock - product.stock,
-                )
-            )
-            product.stock = new_stock
-        for name, value in changes.items():
-            setattr(product, name, value)
-    return ProductPublic.model_validate(product)
+        product = await change_product(session, product_id, body)
+        image = await has_image(session, product_id)
+    return product_public(product, has_image=image)
 
 
 @router.delete("/{product_id}", status_code=204, responses=problem_responses(401, 403, 404, 422))
@@ -211,6 +261,5 @@ async def deactivate_product(
 ) -> Response:
     """Withdraw a product (admin): it stays in the database so past orders keep it."""
     async with session.begin():
-        product = await _locked(session, product_id)
-        product.active = False
+        await change_product(session, product_id, ProductUpdate(active=False))
     return Response(status_code=204)

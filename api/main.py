@@ -5,9 +5,19 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from temporalio.client import Client
 
-from api import admin, admin_orders, auth, cart, catalog, dashboard, health, orders
+from api import (
+    admin,
+    admin_orders,
+    auth,
+    cart,
+    catalog,
+    dashboard,
+    health,
+    orders,
+    product_images,
+)
 from api.app import build_app
-from api.web import install_web
+from api.web import BODY_LIMITS, install_web
 from core.settings import Settings, get_settings
 
 
@@ -18,6 +28,7 @@ def create_app(
     routers: list[APIRouter] = [
         health.router,
         catalog.router,
+        product_images.router,
         cart.router,
         orders.router,
         admin.router,
@@ -32,6 +43,7 @@ def create_app(
         routers=routers,
         use_temporal=True,
         temporal_client=temporal_client,
+        body_limits=(product_images.BODY_LIMIT, *BODY_LIMITS),
     )
     install_web(app)
     return app

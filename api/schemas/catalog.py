@@ -136,6 +136,10 @@ class ProductPublic(BaseModel):
     currency: str
     stock: int
     active: bool
+    image_url: str | None = Field(
+        default=None,
+        description="where its picture is served (GET /products/{id}/image); null without one",
+    )
 
 
 class ProductList(BaseModel):

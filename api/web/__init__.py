@@ -14,6 +14,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from api.body_limit import RouteBodyLimit
 from api.web import account_pages, cart_pages, catalog_pages, order_pages, recovery_pages
 from api.web.console import (
     dashboard_pages,
@@ -21,11 +22,16 @@ from api.web.console import (
     order_detail,
     order_forms,
     orders_pages,
+    product_actions,
+    product_pages,
 )
 from api.web.errors import install_html_errors
 from api.web.headers import SecurityHeaders
 
 STATIC = Path(__file__).parent / "static"
+
+# Pages whose forms carry an image, allowed a larger body than the app's.
+BODY_LIMITS: tuple[RouteBodyLimit, ...] = product_actions.BODY_LIMITS
 
 
 def install_web(app: FastAPI) -> None:
@@ -41,6 +47,8 @@ def install_web(app: FastAPI) -> None:
         orders_pages,
         order_detail,
         order_forms,
+        product_pages,
+        product_actions,
     ):
         # A module serves pages (``router``), form posts (``forms``, CSRF-checked) or both.
         for name in ("router", "forms"):

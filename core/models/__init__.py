@@ -22,6 +22,7 @@ from core.models.payments import (
     SimulatorRefund,
     SimulatorSwitch,
 )
+from core.models.product_images import ProductImage
 from core.models.users import LoginFailure, RevokedToken, Role, User
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "Payment",
     "PaymentStatus",
     "Product",
+    "ProductImage",
     "Reservation",
     "ReservationStatus",
     "RevokedToken",

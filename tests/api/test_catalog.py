@@ -26,6 +26,7 @@ PRODUCT_KEYS = {
     "currency",
     "stock",
     "active",
+    "image_url",
 }
 
 
@@ -111,6 +112,7 @@ async def test_list_is_items_and_total_with_the_product_shape(
             "currency": "USD",
             "stock": 4,
             "active": True,
+            "image_url": None,
         }
     ]
     assert isinstance(body["items"][0]["price"], int)

@@ -1,7 +1,8 @@
 """Resource limits: body size, order size, page size and the checkout rate.
 
 - Every route that takes a body answers 413 to one over 1 MiB, declared or
-  streamed without a length, before authentication and without writing.
+  streamed without a length, before authentication and without writing;
+  PUT /products/{id}/image alone takes up to 2 MiB (an image), and 413 over.
 - An order has at most 50 lines of at most 100 units each (422 naming the
   field beyond that); exactly 50 lines of 100 units are accepted.
 - Every list route serves at most 100 items per page, whatever is asked.
@@ -23,6 +24,7 @@ import pytest
 from sqlalchemy import insert
 from temporalio.client import Client
 
+from api.images import MAX_IMAGE_BYTES
 from api.main import create_app
 from api.pagination import MAX_LIMIT
 from api.ratelimit import TokenBucketLimiter
@@ -78,17 +80,23 @@ def _fields(response: httpx.Response) -> set[str]:
 # --- body size ------------------------------------------------------------------
 
 
-def _body_routes(settings: Settings) -> list[tuple[str, str, str]]:
-    """(method, path, media type) of every operation that takes a body."""
+# The routes allowed a larger body than the app's 1 MiB, with their limit.
+LARGER_BODIES = {("PUT", "/products/{product_id}/image"): MAX_IMAGE_BYTES}
+
+
+def _body_routes(settings: Settings) -> list[tuple[str, str, str, int]]:
+    """(method, path, media type, body limit) of every operation that takes a body."""
     paths = create_app(settings).openapi()["paths"]
     ids = {"{order_id}": str(uuid.uuid4()), "{product_id}": str(uuid.uuid4())}
     routes = []
-    for path, operations in paths.items():
+    for template, operations in paths.items():
+        path = template
         for name, value in ids.items():
             path = path.replace(name, value)
         for method, operation in operations.items():
+            limit = LARGER_BODIES.get((method.upper(), template), ONE_MIB)
             for media_type in operation.get("requestBody", {}).get("content", {}):
-                routes.append((method.upper(), path, media_type))
+                routes.append((method.upper(), path, media_type, limit))
     return sorted(routes)
 
 
@@ -107,20 +115,21 @@ async def test_every_body_over_one_mib_is_413_declared_or_streamed(
     admin_headers: dict[str, str],
 ) -> None:
     routes = _body_routes(limited_settings)
-    assert {("POST", "/orders"), ("POST", "/auth/token")} <= {(m, p) for m, p, _ in routes}
+    assert {("POST", "/orders"), ("POST", "/auth/token")} <= {(m, p) for m, p, _, _ in routes}
+    assert {limit for _, path, _, limit in routes if path.endswith("/image")} == {MAX_IMAGE_BYTES}
     before = await snapshot(sessions)
-    for method, path, media_type in routes:
+    for method, path, media_type, limit in routes:
         for headers in ({}, admin_headers):  # refused before the token is even read
             declared = await orders_api.request(
                 method,
                 path,
-                content=b" " * (ONE_MIB + 1),
+                content=b" " * (limit + 1),
                 headers={**headers, "content-type": media_type},
             )
             streamed = orders_api.build_request(
                 method,
                 path,
-                content=_chunks(2 * ONE_MIB),
+                content=_chunks(limit + ONE_MIB),
                 headers={**headers, "content-type": media_type},
             )
             assert "content-length" not in streamed.headers
