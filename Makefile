@@ -40,7 +40,7 @@ test: install lint typecheck chromium
 
 # The shop's screenshots in the README, taken by the browser tests.
 screenshots: install chromium
-	ORDERSAGA_SCREENSHOTS=docs/screenshots $(RUN) pytest -q tests/api/test_shop_browser.py tests/api/console/test_console_browser.py
+	ORDERSAGA_SCREENSHOTS=docs/screenshots $(RUN) pytest -q tests/api/test_shop_browser.py tests/api/console/test_console_browser.py tests/api/console/test_console_products_browser.py
 
 # The longer matrices (marked slow) on top of the fast suite.
 test-full: install chromium
