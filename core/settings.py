@@ -15,16 +15,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# The development defaults below are public (they are in this file), so a
-# process that is not in dev mode must never run with them.
-DEV_ADMIN_PASSWORD = "change-me-admin"
-# The domain of the example addresses below. Mail from it bounces and nobody
-# reads an admin account there, so a deployment must name its own.
-PLACEHOLDER_MAIL_DOMAIN = "ordersaga.dev"
-# Where a plain-text SMTP relay is acceptable outside dev mode: a sidecar on
-# the same machine (or pod), which nothing on the network can read.
-_LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-
+from core import settings_checks
 
 # The dev server's Web UI when ``ordersaga dev`` has not said otherwise.
 DEV_TEMPORAL_UI_URL = "http://127.0.0.1:8233"
@@ -254,89 +245,13 @@ class Settings(BaseSettings):
         return "none" if self.is_dev else "starttls"
 
     @model_validator(mode="after")
-    def _mail_and_sms_settings_complete(self) -> Settings:
+    def _consistent(self) -> Settings:
         # Checked at start (every process reads its settings first), so a
-        # half-configured channel fails the rollout, not every message a day later.
-        if (self.smtp_username is None) != (self.smtp_password is None):
-            raise ValueError("ORDERSAGA_SMTP_USERNAME and ORDERSAGA_SMTP_PASSWORD go together")
-        if (
-            not self.is_dev
-            and self.smtp_security_mode == "none"
-            and self.smtp_host.strip().lower()
-            not in _LOCAL_HOSTS | {h.strip().lower() for h in self.smtp_local_hosts}
-        ):
-            raise ValueError(
-                "ORDERSAGA_SMTP_SECURITY=none sends mail (and any SMTP password) in clear "
-                "text; outside dev mode it is only allowed for a relay on this machine "
-                "(or one named in ORDERSAGA_SMTP_LOCAL_HOSTS)"
-            )
-        needed: dict[str, object] = {}
-        if self.sms_provider == "twilio":
-            needed = {
-                "ORDERSAGA_TWILIO_ACCOUNT_SID": self.twilio_account_sid,
-                "ORDERSAGA_TWILIO_AUTH_TOKEN": self.twilio_auth_token,
-                "ORDERSAGA_TWILIO_FROM_NUMBER (or ORDERSAGA_TWILIO_MESSAGING_SERVICE_SID)": (
-                    self.twilio_from_number or self.twilio_messaging_service_sid
-                ),
-            }
-        elif self.sms_provider == "africastalking":
-            needed = {
-                "ORDERSAGA_AFRICASTALKING_USERNAME": self.africastalking_username,
-                "ORDERSAGA_AFRICASTALKING_API_KEY": self.africastalking_api_key,
-            }
-        missing = [name for name, value in needed.items() if not value]
-        if missing:
-            raise ValueError(
-                f"ORDERSAGA_SMS_PROVIDER={self.sms_provider} needs " + ", ".join(missing)
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _client_certificate_and_key_together(self) -> Settings:
-        # A CA alone (server-only TLS) is fine; half a client identity is not.
-        if (self.temporal_tls_client_cert_path is None) != (
-            self.temporal_tls_client_key_path is None
-        ):
-            raise ValueError(
-                "TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH go together "
-                "(mTLS); give both or neither"
-            )
-        return self
-
-    @model_validator(mode="after")
-    def _refuse_missing_secrets_outside_dev(self) -> Settings:
-        if self.is_dev:
-            return self
-        missing = []
-        if not self.database_url:
-            missing.append("DATABASE_URL")
-        if not self.temporal_address:
-            missing.append("TEMPORAL_ADDRESS")
-        if not (self.jwt_private_keys or self.jwt_public_keys or self.jwks_url):
-            missing.append(
-                "ORDERSAGA_JWT_PRIVATE_KEYS (or ORDERSAGA_JWT_PUBLIC_KEYS / ORDERSAGA_JWKS_URL)"
-            )
-        if (
-            self.admin_password is not None
-            and self.admin_password.get_secret_value() == DEV_ADMIN_PASSWORD
-        ):
-            missing.append("ORDERSAGA_ADMIN_PASSWORD (the development default is not allowed)")
-        for name, address in (
-            ("ORDERSAGA_ADMIN_EMAIL", self.admin_email),
-            ("ORDERSAGA_MAIL_FROM", self.mail_from),
-        ):
-            if address.rpartition("@")[2].strip().lower() == PLACEHOLDER_MAIL_DOMAIN:
-                missing.append(f"{name} (an address at {PLACEHOLDER_MAIL_DOMAIN} is a placeholder)")
-        if missing:
-            raise ValueError(
-                "outside dev mode these settings must be given real values: " + ", ".join(missing)
-            )
-        if self.worker_graceful_shutdown_seconds < self.payment_deadline_seconds:
-            raise ValueError(
-                "ORDERSAGA_WORKER_GRACEFUL_SHUTDOWN_SECONDS must be at least "
-                "ORDERSAGA_PAYMENT_DEADLINE_SECONDS outside dev mode, so a stopping "
-                "worker never cuts a charge in flight"
-            )
+        # half-configured deployment fails its rollout, not its first order.
+        settings_checks.mail_and_sms_complete(self)
+        settings_checks.client_certificate_and_key_together(self)
+        if not self.is_dev:
+            settings_checks.production_ready(self)
         return self
 
 
