@@ -51,7 +51,7 @@ _RECEIPT_CHARS = 255
 # long (relays drop idle clients after a minute or more; RFC 5321 4.5.3.2
 # lets them after 5), and how many messages one carries before it is renewed
 # (some relays cap messages per connection).
-MAX_IDLE_CONNECTIONS = 4
+MAX_IDLE_CONNECTIONS = 8
 IDLE_SECONDS = 30.0
 MESSAGES_PER_CONNECTION = 100
 
@@ -127,19 +127,26 @@ class SmtpMailer:
         message["Subject"] = subject
         message["Message-ID"] = self.message_id(message_key)
         message.set_content(body)
-        # The relay has accepted the message once this returns (its answer to
-        # DATA). Until the caller marks it sent, a crash means a resend: the
-        # connection goes back to the idle set without another round trip, so
-        # nothing but that bookkeeping sits inside the window.
-        return await asyncio.to_thread(self._deliver, message)
+        receipt, spare = await asyncio.to_thread(self._deliver, message)
+        # The relay has accepted the message (its answer to DATA). Until the
+        # caller marks it sent, a crash means a resend, so a connection not
+        # kept says its goodbye (QUIT, one more round trip) in the background
+        # instead of inside that window.
+        if spare is not None:
+            asyncio.get_running_loop().run_in_executor(None, _quit, spare)
+        return receipt
 
     def close(self) -> None:
         """Say goodbye on every idle connection (a stopping process)."""
         for smtp in self._idle.drain():
             _quit(smtp)
 
-    def _deliver(self, message: EmailMessage) -> str | None:
-        """Send on a kept connection, or a new one; the relay's receipt."""
+    def _deliver(self, message: EmailMessage) -> tuple[str | None, _ReceiptSMTP | None]:
+        """Send on a kept connection, or a new one.
+
+        The relay's receipt, and the connection if it is not kept (too many
+        idle, or its quota of messages sent): its goodbye is still due.
+        """
         try:
             smtp = self._idle.take() or self._open()
             try:
@@ -148,13 +155,11 @@ class SmtpMailer:
             except BaseException:
                 smtp.close()
                 raise
+            # Read before giving it back: another send may take it at once.
             receipt = smtp.receipt
             smtp.messages += 1
-            if smtp.messages < MESSAGES_PER_CONNECTION:
-                self._idle.give_back(smtp)
-            else:
-                _quit(smtp)
-            return receipt
+            kept = smtp.messages < MESSAGES_PER_CONNECTION and self._idle.give_back(smtp)
+            return receipt, None if kept else smtp
         except smtplib.SMTPAuthenticationError as err:
             # Only the code: the relay's text may quote the user name back.
             raise notification_refused(
@@ -235,12 +240,13 @@ class _IdleConnections:
                 continue
             return smtp
 
-    def give_back(self, smtp: _ReceiptSMTP) -> None:
+    def give_back(self, smtp: _ReceiptSMTP) -> bool:
+        """Keep ``smtp`` for the next message; False when enough are kept already."""
         with self._lock:
             if len(self._idle) < MAX_IDLE_CONNECTIONS:
                 self._idle.append((time.monotonic(), smtp))
-                return
-        _quit(smtp)
+                return True
+        return False
 
     def drain(self) -> list[_ReceiptSMTP]:
         with self._lock:
