@@ -9,8 +9,12 @@ refusal) are raised as non-retryable typed errors (activities/errors.py);
 everything else (a refused connection, a timeout, a 4xx) propagates and the
 activity is retried.
 
-Each message opens its own connection. A kept-alive pool (issue 16) would
-save the TLS handshake per message; nothing here depends on there being none.
+Connections are kept alive between messages (``_IdleConnections``): a
+message normally costs RSET, MAIL, RCPT and DATA on a connection that is
+already connected, secured and logged in, instead of a TCP connect, the TLS
+handshake, EHLO twice and AUTH. A kept connection the relay has dropped
+meanwhile fails its RSET and is replaced before anything is sent, so reuse
+never risks a message.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import email.policy
 import enum
 import smtplib
 import ssl
+import threading
+import time
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
@@ -41,6 +47,13 @@ from core.settings import Settings
 _POLICY = email.policy.SMTP.clone(max_line_length=998)
 # What a notification row keeps of the relay's answer to DATA (its queue id).
 _RECEIPT_CHARS = 255
+# Kept-alive connections: how many may wait for the next message, for how
+# long (relays drop idle clients after a minute or more; RFC 5321 4.5.3.2
+# lets them after 5), and how many messages one carries before it is renewed
+# (some relays cap messages per connection).
+MAX_IDLE_CONNECTIONS = 8
+IDLE_SECONDS = 30.0
+MESSAGES_PER_CONNECTION = 100
 
 
 class SmtpSecurity(enum.StrEnum):
@@ -86,6 +99,7 @@ class SmtpMailer:
             if security is not SmtpSecurity.NONE
             else None
         )
+        self._idle = _IdleConnections()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SmtpMailer:
@@ -113,29 +127,39 @@ class SmtpMailer:
         message["Subject"] = subject
         message["Message-ID"] = self.message_id(message_key)
         message.set_content(body)
-        smtp = await asyncio.to_thread(self._deliver, message)
+        receipt, spare = await asyncio.to_thread(self._deliver, message)
         # The relay has accepted the message (its answer to DATA). Until the
-        # caller marks it sent, a crash means a resend, so the goodbye (QUIT
-        # and its answer, one more round trip) is said in the background
+        # caller marks it sent, a crash means a resend, so a connection not
+        # kept says its goodbye (QUIT, one more round trip) in the background
         # instead of inside that window.
-        asyncio.get_running_loop().run_in_executor(None, _quit, smtp)
-        return smtp.receipt
+        if spare is not None:
+            asyncio.get_running_loop().run_in_executor(None, _quit, spare)
+        return receipt
 
-    def _deliver(self, message: EmailMessage) -> _ReceiptSMTP:
-        """Connect, secure, log in and send; the open connection, its goodbye still due."""
+    def close(self) -> None:
+        """Say goodbye on every idle connection (a stopping process)."""
+        for smtp in self._idle.drain():
+            _quit(smtp)
+
+    def _deliver(self, message: EmailMessage) -> tuple[str | None, _ReceiptSMTP | None]:
+        """Send on a kept connection, or a new one.
+
+        The relay's receipt, and the connection if it is not kept (too many
+        idle, or its quota of messages sent): its goodbye is still due.
+        """
         try:
-            smtp = self._connect()
+            smtp = self._idle.take() or self._open()
             try:
-                if self._security is SmtpSecurity.STARTTLS:
-                    smtp.starttls(context=self._tls)
-                if self._username is not None:
-                    password = self._password.get_secret_value() if self._password else ""
-                    smtp.login(self._username, password)
+                smtp.receipt = None
                 smtp.send_message(message)
             except BaseException:
                 smtp.close()
                 raise
-            return smtp
+            # Read before giving it back: another send may take it at once.
+            receipt = smtp.receipt
+            smtp.messages += 1
+            kept = smtp.messages < MESSAGES_PER_CONNECTION and self._idle.give_back(smtp)
+            return receipt, None if kept else smtp
         except smtplib.SMTPAuthenticationError as err:
             # Only the code: the relay's text may quote the user name back.
             raise notification_refused(
@@ -166,14 +190,73 @@ class SmtpMailer:
                 ) from None
             raise
 
+    def _open(self) -> _ReceiptSMTP:
+        """A new connection: connected, secured and logged in as configured."""
+        smtp = self._connect()
+        try:
+            if self._security is SmtpSecurity.STARTTLS:
+                smtp.starttls(context=self._tls)
+            if self._username is not None:
+                password = self._password.get_secret_value() if self._password else ""
+                smtp.login(self._username, password)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
     def _connect(self) -> _ReceiptSMTP:
         if self._security is SmtpSecurity.TLS:
             return _ReceiptSMTPS(self._host, self._port, timeout=self._timeout, context=self._tls)
         return _ReceiptSMTP(self._host, self._port, timeout=self._timeout)
 
 
+class _IdleConnections:
+    """Connections waiting for the next message; each used by one thread at a time.
+
+    ``take`` hands out the most recently used one that is still fresh and
+    answers RSET (which also clears any half-done transaction); a stale or
+    dropped one is closed and the next is tried. Thread-safe: sends run in
+    the default executor's threads.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: list[tuple[float, _ReceiptSMTP]] = []
+
+    def take(self) -> _ReceiptSMTP | None:
+        while True:
+            with self._lock:
+                if not self._idle:
+                    return None
+                since, smtp = self._idle.pop()
+            if time.monotonic() - since > IDLE_SECONDS:
+                _quit(smtp)
+                continue
+            try:
+                smtp.rset()
+            except (smtplib.SMTPException, OSError):
+                # The relay hung up meanwhile: nothing was sent on it.
+                smtp.close()
+                continue
+            return smtp
+
+    def give_back(self, smtp: _ReceiptSMTP) -> bool:
+        """Keep ``smtp`` for the next message; False when enough are kept already."""
+        with self._lock:
+            if len(self._idle) < MAX_IDLE_CONNECTIONS:
+                self._idle.append((time.monotonic(), smtp))
+                return True
+        return False
+
+    def drain(self) -> list[_ReceiptSMTP]:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        return [smtp for _, smtp in idle]
+
+
 def _quit(smtp: smtplib.SMTP) -> None:
-    # The message is already accepted: a relay that hangs up first changes nothing.
+    # Every message on it is already accepted: a relay that hangs up first
+    # changes nothing.
     try:
         smtp.quit()
     except (smtplib.SMTPException, OSError):
@@ -184,6 +267,7 @@ class _ReceiptSMTP(smtplib.SMTP):
     """smtplib's client, keeping the relay's answer to DATA (it names the queue id)."""
 
     receipt: str | None = None
+    messages = 0  # sent on this connection
 
     def data(self, msg: Buffer | str) -> tuple[int, bytes]:
         code, answer = super().data(msg)

@@ -122,8 +122,11 @@ async def place_order(
     ``wait_seconds`` (from ``Prefer: wait``) lets a new or still-pending order
     wait that long for its saga's outcome before this returns.
     """
-    # One session, so one pooled connection, for every read and the write.
+    # One session, so one pooled connection, for every read and the write;
+    # the customer's email (the saga's summary) is read in the same
+    # transaction as the write, not in a transaction of its own after it.
     async with sessions() as session:
+        email = await session.scalar(select(User.email).where(User.id == customer_id))
         try:
             placed = await place(
                 session,
@@ -141,11 +144,6 @@ async def place_order(
         # A settled order's saga certainly started; a pending one may be the
         # leftover of a request that wrote its rows but failed to start it.
         start = not placed.replayed or order.status is OrderStatus.PENDING
-        email = (
-            await session.scalar(select(User.email).where(User.id == customer_id))
-            if start
-            else None
-        )
     if start:
         await start_saga(
             client, settings, order, email or str(customer_id), wait_seconds=wait_seconds

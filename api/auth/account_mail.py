@@ -13,6 +13,7 @@ Errors are logged by type only: the message carries a live token.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -67,9 +68,11 @@ def account_exists_mail(settings: Settings, to: str, name: str, key: str) -> Acc
 
 async def send_account_mail(settings: Settings, mail: AccountMail) -> None:
     """Run as a background task, after the response."""
+    mailer = SmtpMailer.from_settings(settings)
     try:
-        await SmtpMailer.from_settings(settings).send(
-            to=mail.to, subject=mail.subject, body=mail.body, message_key=mail.key
-        )
+        await mailer.send(to=mail.to, subject=mail.subject, body=mail.body, message_key=mail.key)
     except Exception as err:  # nothing to answer any more; the customer may ask again
         log.error("account mail %s not sent: %s", mail.key, type(err).__name__)
+    finally:
+        # A mailer of its own, used once: its kept connection has no next message.
+        await asyncio.to_thread(mailer.close)

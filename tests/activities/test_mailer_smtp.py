@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 from pydantic import SecretStr
 from temporalio.exceptions import ApplicationError
 
+from activities import mailer as mailer_module
 from activities.errors import (
     MAIL_AUTHENTICATION_FAILED,
     MAIL_CERTIFICATE_REJECTED,
@@ -82,6 +84,57 @@ async def test_starttls_and_login_deliver_with_the_message_id_intact(
     assert message["Message-ID"] == "<order-1-c@shop.test>"
     assert message["To"] == "ada@example.test"
     assert receipt is not None and "Q1" in receipt  # the relay's queue id is kept
+
+
+async def test_messages_share_one_kept_alive_connection(
+    relay: tuple[RelayInbox, int], pki: Pki
+) -> None:
+    inbox, port = relay
+    mailer = _mailer(port, pki.ca_file)
+
+    receipts = [
+        await mailer.send(to="ada@example.test", subject="s", body="b", message_key=f"order-{i}-c")
+        for i in range(3)
+    ]
+
+    # One connect, STARTTLS and login for three messages, each with its own receipt.
+    assert inbox.auth_attempts == 1
+    assert [m["Message-ID"] for m in inbox.messages] == [
+        f"<order-{i}-c@shop.test>" for i in range(3)
+    ]
+    assert len(set(receipts)) == 3
+    await asyncio.to_thread(mailer.close)
+
+
+async def test_a_connection_the_relay_dropped_is_replaced_before_anything_is_sent(
+    pki: Pki,
+) -> None:
+    with smtp_relay(pki, idle_timeout=0.3) as (inbox, port):
+        mailer = _mailer(port, pki.ca_file)
+        await _send(mailer)
+        # The relay's own idle timer hangs up on the kept connection meanwhile.
+        await asyncio.sleep(1.0)
+
+        await mailer.send(to="bob@example.test", subject="s", body="b", message_key="order-2-c")
+
+        assert [m["To"] for m in inbox.messages] == ["ada@example.test", "bob@example.test"]
+        assert inbox.auth_attempts == 2  # a new connection, logged in afresh
+        await asyncio.to_thread(mailer.close)
+
+
+async def test_a_connection_is_renewed_after_its_quota_of_messages(
+    relay: tuple[RelayInbox, int], pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inbox, port = relay
+    monkeypatch.setattr(mailer_module, "MESSAGES_PER_CONNECTION", 2)
+    mailer = _mailer(port, pki.ca_file)
+
+    for i in range(3):
+        await mailer.send(to="ada@example.test", subject="s", body="b", message_key=f"o-{i}-c")
+
+    assert len(inbox.messages) == 3
+    assert inbox.auth_attempts == 2
+    await asyncio.to_thread(mailer.close)
 
 
 async def test_a_wrong_password_is_a_typed_refusal_never_retried(

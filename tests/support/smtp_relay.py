@@ -56,8 +56,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def smtp_relay(pki: Pki, *, implicit_tls: bool = False) -> Iterator[tuple[RelayInbox, int]]:
-    """A relay on 127.0.0.1 requiring TLS before AUTH and AUTH before mail."""
+def smtp_relay(
+    pki: Pki, *, implicit_tls: bool = False, idle_timeout: float = 300.0
+) -> Iterator[tuple[RelayInbox, int]]:
+    """A relay on 127.0.0.1 requiring TLS before AUTH and AUTH before mail.
+
+    ``idle_timeout``: seconds after which it hangs up on a silent client
+    (aiosmtpd's default, 300, is RFC 5321's five minutes).
+    """
     inbox = RelayInbox()
     port = free_port()
     context = pki.server_context()
@@ -66,7 +72,7 @@ def smtp_relay(pki: Pki, *, implicit_tls: bool = False) -> Iterator[tuple[RelayI
         if implicit_tls
         else {"tls_context": context, "require_starttls": True}
     )
-    controller = _controller(inbox, port, implicit_tls, tls)
+    controller = _controller(inbox, port, implicit_tls, {**tls, "timeout": idle_timeout})
     controller.start()
     try:
         yield inbox, port
