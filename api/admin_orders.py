@@ -18,9 +18,9 @@ from temporalio.client import Client
 
 from api.app import Resources
 from api.deps import AdminUser, ResourcesDep, TemporalClient
-from api.errors import ProblemError, problem_responses
-from api.order_reads import OrderRecord, to_public
-from api.order_search import order_query
+from api.errors import problem_responses
+from api.order_reads import parse_order_id, to_public, with_payments
+from api.order_search import last_progress_at, order_query
 from api.pagination import Page, PageDep
 from api.progress import build_progress, order_progress, retry_now
 from api.schemas.progress import (
@@ -30,7 +30,7 @@ from api.schemas.progress import (
     OrderProgress,
 )
 from api.workflow_progress import read_saga
-from core.models import Order, OrderEvent, Payment
+from core.models import Order
 from workflows.checkout_io import workflow_id
 
 router = APIRouter(prefix="/admin/orders", tags=["admin"])
@@ -45,17 +45,15 @@ async def _progress_of(
 ) -> dict[uuid.UUID, OrderProgress]:
     async with resources.sessions() as session:
         result = await session.execute(
-            select(OrderEvent.order_id, func.max(OrderEvent.at))
-            .where(OrderEvent.order_id.in_([o.id for o in orders]))
-            .group_by(OrderEvent.order_id)
+            select(Order.id, last_progress_at()).where(Order.id.in_([o.id for o in orders]))
         )
-        newest: dict[uuid.UUID, datetime] = dict(result.all())
+        since: dict[uuid.UUID, datetime] = dict(result.all())
     gate = asyncio.Semaphore(DESCRIBE_CONCURRENCY)
 
     async def one(order: Order) -> OrderProgress:
         async with gate:
             saga = await read_saga(client, workflow_id(str(order.id)))
-        return build_progress(resources.settings, order, newest.get(order.id), saga)
+        return build_progress(resources.settings, order, since[order.id], saga)
 
     found = await asyncio.gather(*(one(order) for order in orders))
     return {progress.order_id: progress for progress in found}
@@ -80,32 +78,19 @@ async def search_orders(
             )
         ).all()
         orders = [order for order, _ in rows]
-        payments = {
-            p.order_id: p
-            for p in await session.scalars(
-                select(Payment).where(Payment.order_id.in_([o.id for o in orders]))
-            )
-        }
+        records = await with_payments(session, orders)
     progress = await _progress_of(resources, client, orders) if filters.stuck and orders else {}
     return AdminOrderList(
         items=[
             AdminOrderRow(
-                order=to_public(OrderRecord(order, payments.get(order.id))),
+                order=to_public(record),
                 customer_email=email,
-                progress=progress.get(order.id),
+                progress=progress.get(record.order.id),
             )
-            for order, email in rows
+            for record, (_, email) in zip(records, rows, strict=True)
         ],
         total=total or 0,
     )
-
-
-def _order_id(order_id: str) -> uuid.UUID:
-    # A malformed id answers like a missing order: the console links by id only.
-    try:
-        return uuid.UUID(order_id)
-    except ValueError:
-        raise ProblemError(404, "no order with this id", code="order-not-found") from None
 
 
 @router.get("", response_model=AdminOrderList, responses=problem_responses(403, 422, 503))
@@ -129,7 +114,7 @@ async def get_order_progress(
     admin: AdminUser, order_id: str, resources: ResourcesDep, client: TemporalClient
 ) -> OrderProgress:
     """Admin: what the order's saga is doing and which step it waits on."""
-    return await order_progress(resources, client, _order_id(order_id))
+    return await order_progress(resources, client, parse_order_id(order_id))
 
 
 @router.post(
@@ -142,4 +127,4 @@ async def retry_order_step(
     admin: AdminUser, order_id: str, resources: ResourcesDep, client: TemporalClient
 ) -> OrderProgress:
     """Admin: the step waiting on its back-off retries now (regular activities only)."""
-    return await retry_now(resources, client, _order_id(order_id), admin)
+    return await retry_now(resources, client, parse_order_id(order_id), admin)

@@ -13,9 +13,10 @@ import uuid
 
 from sqlalchemy import select
 
+from activities.timeline import add_event
 from api.tokens import Principal
 from core.db import SessionFactory
-from core.models import OrderEvent, User
+from core.models import User
 
 
 async def record_admin_action(
@@ -26,4 +27,4 @@ async def record_admin_action(
         email = await session.scalar(select(User.email).where(User.id == admin.user_id))
         who = f"by admin {admin.user_id}" + (f" ({email})" if email else "")
         detail = f"{what} {who}" if what else who
-        session.add(OrderEvent(order_id=order_id, type=f"admin.{action}", detail=detail))
+        await add_event(session, order_id, f"admin.{action}", detail)

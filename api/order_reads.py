@@ -8,11 +8,13 @@ are in api/orders.py.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Response
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import CurrentUser, ResourcesDep
 from api.errors import ProblemError
@@ -43,6 +45,17 @@ async def load_order(sessions: SessionFactory, order_id: uuid.UUID) -> OrderReco
         if row is None:
             return None
         return OrderRecord(row[0], row[1])
+
+
+async def with_payments(session: AsyncSession, orders: Sequence[Order]) -> list[OrderRecord]:
+    """A page of orders with their payments, read in one more query."""
+    payments = {
+        p.order_id: p
+        for p in await session.scalars(
+            select(Payment).where(Payment.order_id.in_([o.id for o in orders]))
+        )
+    }
+    return [OrderRecord(order, payments.get(order.id)) for order in orders]
 
 
 def to_public(record: OrderRecord) -> OrderPublic:
@@ -81,6 +94,19 @@ def to_public(record: OrderRecord) -> OrderPublic:
     )
 
 
+def order_not_found() -> ProblemError:
+    """The one answer for an order that is missing, malformed or not the caller's."""
+    return ProblemError(404, "no order with this id", code="order-not-found")
+
+
+def parse_order_id(order_id: str) -> uuid.UUID:
+    """The order id of a path; a malformed one answers like a missing order."""
+    try:
+        return uuid.UUID(order_id)
+    except ValueError:
+        raise order_not_found() from None
+
+
 async def owned_order(
     order_id: str, principal: CurrentUser, resources: ResourcesDep
 ) -> OrderRecord:
@@ -89,14 +115,9 @@ async def owned_order(
     Someone else's order answers exactly like a missing one, so order IDs
     cannot be probed.
     """
-    not_found = ProblemError(404, "no order with this id", code="order-not-found")
-    try:
-        oid = uuid.UUID(order_id)
-    except ValueError:
-        raise not_found from None
-    record = await load_order(resources.sessions, oid)
+    record = await load_order(resources.sessions, parse_order_id(order_id))
     if record is None or not (principal.is_admin or record.order.customer_id == principal.user_id):
-        raise not_found
+        raise order_not_found()
     return record
 
 

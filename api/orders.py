@@ -27,7 +27,14 @@ from api.checkout import place_order
 from api.deps import AdminUser, CurrentUser, ResourcesDep, TemporalClient
 from api.order_actions import RESULT_TIMEOUT_SECONDS, Action, request_change, wait_for_read_model
 from api.order_headers import IDEMPOTENCY_KEY_PARAMETER, IdempotencyKey, PreferWait
-from api.order_reads import OrderRecord, OwnedOrder, load_order, placed_order_answer, to_public
+from api.order_reads import (
+    OrderRecord,
+    OwnedOrder,
+    load_order,
+    placed_order_answer,
+    to_public,
+    with_payments,
+)
 from api.pagination import PageDep
 from api.ratelimit import CheckoutRateLimit
 from api.schemas.orders import (
@@ -40,7 +47,7 @@ from api.schemas.orders import (
     TimelinePublic,
 )
 from api.tokens import Principal
-from core.models import Order, OrderEvent, OrderStatus, Payment
+from core.models import Order, OrderEvent, OrderStatus
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
@@ -126,16 +133,8 @@ async def list_orders(
                 .offset(page.offset)
             )
         )
-        payments = {
-            p.order_id: p
-            for p in await session.scalars(
-                select(Payment).where(Payment.order_id.in_([o.id for o in orders]))
-            )
-        }
-    return OrderList(
-        items=[to_public(OrderRecord(o, payments.get(o.id))) for o in orders],
-        total=count or 0,
-    )
+        records = await with_payments(session, orders)
+    return OrderList(items=[to_public(r) for r in records], total=count or 0)
 
 
 @router.get("/{order_id}", response_model=OrderPublic, responses={404: _PROBLEM})

@@ -1,8 +1,8 @@
 """What is each order waiting on: its progress, read from Temporal, and "retry now".
 
 The read model says where an order stands; Temporal says what its saga is
-doing right now. ``order_progress`` joins the two: the order's row and its
-latest timeline line from PostgreSQL, and from Temporal the workflow's
+doing right now. ``order_progress`` joins the two: the order's row and when
+it last made progress (the stuck rule's measure) from PostgreSQL, and from Temporal the workflow's
 description and the tail of its history (``api/workflow_progress.py``).
 ``retry_now`` uses Temporal's own ResetActivity for a regular activity in
 back-off; a local step's retry timer is the SDK's, which no server operation
@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import ResetActivityRequest
 from temporalio.client import Client
@@ -23,16 +23,14 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.admin_timeline import record_admin_action
 from api.app import Resources
 from api.errors import ProblemError
+from api.order_reads import order_not_found
+from api.order_search import last_progress_at
 from api.schemas.progress import OrderProgress, WorkflowRef
 from api.tokens import Principal
-from api.workflow_progress import SagaView, read_saga, unavailable
-from core.models import Order, OrderEvent
+from api.workflow_progress import SagaView, read_saga, unavailable, waits_on_backoff
+from core.models import Order
 from core.settings import Settings
 from workflows.checkout_io import workflow_id
-
-
-def _not_found() -> ProblemError:
-    return ProblemError(404, "no order with this id", code="order-not-found")
 
 
 def ui_url(settings: Settings, wf_id: str) -> str | None:
@@ -43,9 +41,9 @@ def ui_url(settings: Settings, wf_id: str) -> str | None:
 
 
 def build_progress(
-    settings: Settings, order: Order, last_event_at: datetime | None, saga: SagaView
+    settings: Settings, order: Order, since: datetime, saga: SagaView
 ) -> OrderProgress:
-    """One order's progress from its row, its latest timeline time and its saga."""
+    """One order's progress from its row, when it last made progress, and its saga."""
     wf_id = workflow_id(str(order.id))
     return OrderProgress(
         order_id=order.id,
@@ -55,28 +53,28 @@ def build_progress(
             id=wf_id, run_id=saga.run_id, state=saga.state, ui_url=ui_url(settings, wf_id)
         ),
         waiting_on=[step.waiting for step in saga.steps],
-        since=last_event_at or order.updated_at,
+        since=since,
     )
 
 
-async def _load(resources: Resources, order_id: uuid.UUID) -> tuple[Order, datetime | None]:
+async def _load(resources: Resources, order_id: uuid.UUID) -> tuple[Order, datetime]:
+    # "Since" is the stuck rule's own measure (api/order_search.py), read by it.
     async with resources.sessions() as session:
-        order = await session.get(Order, order_id)
-        if order is None:
-            raise _not_found()
-        last_event = await session.scalar(
-            select(func.max(OrderEvent.at)).where(OrderEvent.order_id == order_id)
-        )
-        return order, last_event
+        row = (
+            await session.execute(select(Order, last_progress_at()).where(Order.id == order_id))
+        ).one_or_none()
+    if row is None:
+        raise order_not_found()
+    return row[0], row[1]
 
 
 async def order_progress(
     resources: Resources, client: Client, order_id: uuid.UUID
 ) -> OrderProgress:
     """The order's progress; 404 problem when there is no such order."""
-    order, last_event = await _load(resources, order_id)
+    order, since = await _load(resources, order_id)
     saga = await read_saga(client, workflow_id(str(order_id)))
-    return build_progress(resources.settings, order, last_event, saga)
+    return build_progress(resources.settings, order, since, saga)
 
 
 async def retry_now(
@@ -91,7 +89,7 @@ async def retry_now(
     await _load(resources, order_id)  # 404 first
     wf_id = workflow_id(str(order_id))
     saga = await read_saga(client, wf_id)
-    waiting = [step for step in saga.steps if step.in_backoff]
+    waiting = [step for step in saga.steps if waits_on_backoff(step.waiting)]
     regular = [step for step in waiting if step.activity_id is not None]
     if not regular:
         if waiting:

@@ -57,7 +57,14 @@ class WaitingActivity:
 
     waiting: WaitingOn
     activity_id: str | None  # a regular activity's id (what ResetActivity names)
-    in_backoff: bool  # failed at least once and waiting for its next attempt
+
+
+def waits_on_backoff(step: WaitingOn) -> bool:
+    """Failed at least once and waiting for its next attempt: what "retry now" cuts short.
+
+    The one rule for the retry route and the console's "Retry now" button.
+    """
+    return step.next_attempt_at is not None and (step.attempt > 1 or step.last_failure is not None)
 
 
 @dataclass(frozen=True)
@@ -107,7 +114,6 @@ def _regular(info: PendingActivityInfo) -> WaitingActivity:
             next_attempt_at=_time(info.next_attempt_schedule_time) if scheduled else None,
         ),
         activity_id=info.activity_id,
-        in_backoff=scheduled and (info.attempt > 1 or failure is not None),
     )
 
 
@@ -180,7 +186,6 @@ def _local_waiting(events: list[HistoryEvent]) -> WaitingActivity | None:
                         next_attempt_at=started + fire,
                     ),
                     activity_id=None,
-                    in_backoff=True,
                 )
     return None
 

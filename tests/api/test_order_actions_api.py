@@ -17,9 +17,8 @@ from temporalio.client import Client
 from core.db import SessionFactory
 from core.models import Role
 from core.settings import Settings
-from tests.support.e2e import api_client, checkout, order_body
+from tests.support.e2e import api_with_worker, checkout, order_body
 from tests.support.factories import auth_header, create_product, create_user
-from worker.main import build_worker
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -36,10 +35,7 @@ def queue_settings(settings: Settings, task_queue: str) -> Settings:
 async def orders_api(
     queue_settings: Settings, sessions: SessionFactory, temporal_client: Client
 ) -> AsyncIterator[httpx.AsyncClient]:
-    async with (
-        build_worker(temporal_client, queue_settings, sessions),
-        api_client(queue_settings, temporal_client) as client,
-    ):
+    async with api_with_worker(queue_settings, sessions, temporal_client) as client:
         yield client
 
 

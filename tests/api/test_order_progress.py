@@ -21,7 +21,7 @@ from temporalio.client import Client
 from core.db import SessionFactory, create_engine, create_session_factory
 from core.models import OrderEvent, Role
 from core.settings import Settings
-from tests.support.e2e import api_client, checkout, order_body, running_stack
+from tests.support.e2e import api_client, api_with_worker, checkout, order_body, running_stack
 from tests.support.factories import auth_header, create_product, create_user
 from tests.support.polling import poll_until
 from worker.main import build_worker
@@ -40,10 +40,7 @@ def queue_settings(settings: Settings, task_queue: str) -> Settings:
 async def orders_api(
     queue_settings: Settings, sessions: SessionFactory, temporal_client: Client
 ) -> AsyncIterator[httpx.AsyncClient]:
-    async with (
-        build_worker(temporal_client, queue_settings, sessions),
-        api_client(queue_settings, temporal_client) as client,
-    ):
+    async with api_with_worker(queue_settings, sessions, temporal_client) as client:
         yield client
 
 

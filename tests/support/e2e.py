@@ -64,6 +64,15 @@ async def api_client(settings: Settings, temporal: Client) -> AsyncIterator[http
             yield client
 
 
+@asynccontextmanager
+async def api_with_worker(
+    settings: Settings, sessions: SessionFactory, temporal: Client
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API in-process and the real worker on ``settings.task_queue``, sharing ``sessions``."""
+    async with build_worker(temporal, settings, sessions), api_client(settings, temporal) as api:
+        yield api
+
+
 def order_body(*lines: tuple[Any, int], token: str = "tok_visa", **extra: Any) -> dict[str, Any]:
     """A POST /orders body for (product or product id, quantity) lines."""
     return {

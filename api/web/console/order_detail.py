@@ -22,13 +22,14 @@ from temporalio.client import Client
 from api.app import Resources
 from api.deps import OptionalTemporal, ResourcesDep
 from api.errors import ProblemError
-from api.order_reads import OrderRecord, load_order, to_public
+from api.order_reads import OrderRecord, load_order, order_not_found, parse_order_id, to_public
 from api.orders import get_timeline
 from api.progress import order_progress
 from api.schemas.progress import OrderProgress
 from api.tokens import Principal
 from api.web.console.access import PageAdmin
 from api.web.render import render
+from api.workflow_progress import waits_on_backoff
 from core.models import Notification, OrderStatus
 from workflows.order_rules import ALLOWED_FROM, Action
 
@@ -53,19 +54,11 @@ ALERTS = {
 ACTION_NAMES = {"ship": "Ship", "deliver": "Deliver", "cancel": "Cancel", "retry": "Retry"}
 
 
-def not_found() -> ProblemError:
-    return ProblemError(404, "no order with this id", code="order-not-found")
-
-
 async def find_order(resources: Resources, order_id: str) -> OrderRecord:
-    """The order at this path; a malformed id answers like a missing order."""
-    try:
-        oid = uuid.UUID(order_id)
-    except ValueError:
-        raise not_found() from None
-    record = await load_order(resources.sessions, oid)
+    """The order at this path (any customer's: the console is for admins)."""
+    record = await load_order(resources.sessions, parse_order_id(order_id))
     if record is None:
-        raise not_found()
+        raise order_not_found()
     return record
 
 
@@ -75,12 +68,12 @@ def allowed_actions(status: OrderStatus) -> set[str]:
 
 
 def can_retry(progress: OrderProgress | None) -> bool:
-    """A regular step waits on its back-off: only those can be retried now.
+    """A regular step waits on its back-off, by ``retry_now``'s own rule.
 
-    (A local step on its retry timer cannot: ``retry_now`` refuses it.)
+    (A local step on its retry timer cannot be retried: ``retry_now`` refuses it.)
     """
     return progress is not None and any(
-        w.next_attempt_at is not None and w.kind == "activity" for w in progress.waiting_on
+        w.kind == "activity" and waits_on_backoff(w) for w in progress.waiting_on
     )
 
 
