@@ -20,7 +20,7 @@ import jwt
 from sqlalchemy import select
 
 from api.keys import ALLOWED_ALGORITHMS, SigningKey, VerificationKey, key_from_jwk
-from core.db import SessionFactory
+from core.db import SessionFactory, reading
 from core.models import RevokedToken, Role, User
 
 REQUIRED_CLAIMS = ["sub", "role", "exp", "iat", "iss", "aud", "jti", "ver"]
@@ -156,7 +156,7 @@ class TokenVerifier:
             raise InvalidToken("token claims are malformed") from err
         # One round trip for both checks: every authenticated request pays it.
         revoked = select(RevokedToken.jti).where(RevokedToken.jti == claims["jti"]).exists()
-        async with self._sessions() as session:
+        async with reading(self._sessions) as session:
             row = (
                 await session.execute(select(User.token_version, revoked).where(User.id == user_id))
             ).one_or_none()

@@ -6,6 +6,8 @@ API and the activities, and Alembic uses a sync engine on the same URL.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import (
@@ -76,3 +78,19 @@ def create_engine_from_settings(settings: Settings, *, pre_ping: bool = True) ->
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:
     # expire_on_commit=False: objects are read after commit to build responses.
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def reading(sessions: SessionFactory) -> AsyncIterator[AsyncSession]:
+    """A session for reads that need no transaction: each statement commits itself.
+
+    A plain session wraps even a single SELECT in BEGIN ... ROLLBACK: two
+    round trips more, and psycopg answers every ROLLBACK on a connection
+    holding prepared statements with a DEALLOCATE ALL (it cannot know which
+    survived), so the hot reads never stayed prepared. In autocommit none of
+    that is sent. Only for reads that need no snapshot shared between their
+    statements; never for a write.
+    """
+    async with sessions() as session:
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield session

@@ -1,11 +1,12 @@
-"""core/db.py: pool sizing and PgBouncer mode, on the real PostgreSQL."""
+"""core/db.py: pool sizing, PgBouncer mode and reading sessions, on the real PostgreSQL."""
 
 from __future__ import annotations
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.pool import QueuePool
 
-from core.db import create_engine, create_engine_from_settings
+from core.db import create_engine, create_engine_from_settings, create_session_factory, reading
 from core.settings import Settings
 
 
@@ -41,5 +42,31 @@ async def test_settings_size_the_pool(database_url: str) -> None:
         assert isinstance(pool, QueuePool)
         assert pool.size() == 3
         assert pool._max_overflow == 2  # no public reader for the overflow
+    finally:
+        await engine.dispose()
+
+
+async def _statement_times(session: AsyncSession) -> tuple[object, object]:
+    """now() (the transaction's start) of two statements 20 ms apart."""
+    first = await session.scalar(text("SELECT now()"))
+    await session.execute(text("SELECT pg_sleep(0.02)"))
+    return first, await session.scalar(text("SELECT now()"))
+
+
+async def test_a_reading_session_runs_each_statement_in_a_transaction_of_its_own(
+    database_url: str,
+) -> None:
+    # now() is fixed for a transaction: equal within one, different when
+    # each statement commits itself (no BEGIN ... ROLLBACK round trips).
+    engine = create_engine(database_url, pool_size=1, max_overflow=0)
+    sessions = create_session_factory(engine)
+    try:
+        async with reading(sessions) as session:
+            first, second = await _statement_times(session)
+            assert first != second
+        # The pooled connection goes back to transactions for the next user.
+        async with sessions() as session:
+            first, second = await _statement_times(session)
+            assert first == second
     finally:
         await engine.dispose()
