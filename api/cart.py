@@ -102,5 +102,10 @@ async def checkout(
         wait_seconds=wait or 0,
     )
     return await placed_order_answer(
-        resources.sessions, placement.order_id, placement.replayed, wait, response
+        resources.sessions,
+        placement.order_id,
+        placement.replayed,
+        wait,
+        response,
+        placement.written,
     )

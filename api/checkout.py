@@ -19,6 +19,7 @@ from sqlalchemy import select
 from temporalio.client import Client
 
 from api.errors import ProblemError
+from api.order_reads import OrderRecord
 from api.saga_start import start_saga
 from api.schemas.orders import OrderCreate
 from core.db import SessionFactory
@@ -45,6 +46,9 @@ log = logging.getLogger(__name__)
 class Placement:
     order_id: uuid.UUID
     replayed: bool  # an earlier request with the same key made this order
+    # The order as this request wrote it (None for a replay): what a client
+    # that does not wait is answered with, without reading it back.
+    written: OrderRecord | None = None
 
 
 def fingerprint(body: OrderCreate) -> str:
@@ -150,4 +154,5 @@ async def place_order(
         )
     if not placed.replayed:
         log.info("order %s placed, total %s", order.id, Money(order.total, order.currency).format())
-    return Placement(order.id, placed.replayed)
+    written = None if placed.payment is None else OrderRecord(order, placed.payment)
+    return Placement(order.id, placed.replayed, written)

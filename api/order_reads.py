@@ -130,17 +130,25 @@ async def placed_order_answer(
     replayed: bool,
     wait: int | None,
     response: Response,
+    written: OrderRecord | None = None,
 ) -> OrderPublic:
     """The answer to a checkout (``POST /orders`` and ``POST /cart/checkout`` alike).
 
-    201 with the order as it is, or 200 once it has settled when the client
+    202 with the order as it is, or 200 once it has settled when the client
     asked to wait (``Prefer: wait``); ``Location`` names the order, and a
     retry with the same key says it was a replay.
+
+    ``written`` is the order as this request just wrote it: a client that
+    did not wait is answered with it as is (pending; the saga's progress is
+    for ``GET /orders/{id}``), saving a read on the hot path. After a wait,
+    or for a replay, the order is read back, since the saga has moved it on.
     """
     response.headers["Location"] = f"/orders/{order_id}"
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    record = await load_order(sessions, order_id)
+    record = written if wait is None and written is not None else None
+    if record is None:
+        record = await load_order(sessions, order_id)
     assert record is not None  # orders are never deleted
     if wait is not None:
         response.headers["Preference-Applied"] = f"wait={wait}"

@@ -96,7 +96,12 @@ async def create_order(
         wait_seconds=wait or 0,
     )
     return await placed_order_answer(
-        resources.sessions, placement.order_id, placement.replayed, wait, response
+        resources.sessions,
+        placement.order_id,
+        placement.replayed,
+        wait,
+        response,
+        placement.written,
     )
 
 

@@ -16,7 +16,7 @@ from core.ordering.errors import (
     ProductNotForSale,
     UnknownProduct,
 )
-from core.ordering.placement import Placed, add_order, find_order, place
+from core.ordering.placement import NewOrder, Placed, add_order, find_order, place
 from core.ordering.pricing import PricedLine, price_lines
 from core.ordering.request import Address, OrderLine, OrderRequest
 
@@ -26,6 +26,7 @@ __all__ = [
     "InvalidOrder",
     "LineProblem",
     "MixedCurrencies",
+    "NewOrder",
     "OrderLine",
     "OrderRequest",
     "OrderingError",

@@ -27,9 +27,20 @@ _IDEMPOTENCY_CONSTRAINT = "uq_orders_customer_id_idempotency_key"
 
 
 @dataclass(frozen=True)
+class NewOrder:
+    """The rows ``add_order`` added: the order (with its lines) and its payment."""
+
+    order: Order
+    payment: Payment
+
+
+@dataclass(frozen=True)
 class Placed:
     order: Order
     replayed: bool  # an earlier request with the same key placed this order
+    # The payment as this request wrote it; None for a replay, whose payment
+    # the saga may have moved on since.
+    payment: Payment | None = None
 
 
 async def add_order(
@@ -41,7 +52,7 @@ async def add_order(
     request: OrderRequest,
     lines: list[PricedLine],
     provider: str,
-) -> Order:
+) -> NewOrder:
     """Add a pending order's rows to the session's transaction; the caller commits.
 
     ``lines`` are ``request.lines`` as ``price_lines`` priced them.
@@ -72,17 +83,16 @@ async def add_order(
     session.add(order)
     # The order row must exist before the rows that reference it.
     await session.flush()
-    session.add(
-        Payment(
-            order_id=order.id,
-            provider=provider,
-            token=request.payment_token,
-            status=PaymentStatus.PENDING,
-            amount=amount.amount,
-            refunded_amount=0,
-            currency=currency,
-        )
+    payment = Payment(
+        order_id=order.id,
+        provider=provider,
+        token=request.payment_token,
+        status=PaymentStatus.PENDING,
+        amount=amount.amount,
+        refunded_amount=0,
+        currency=currency,
     )
+    session.add(payment)
     session.add(
         OrderEvent(
             order_id=order.id,
@@ -91,7 +101,7 @@ async def add_order(
             dedupe_key="order.placed",
         )
     )
-    return order
+    return NewOrder(order, payment)
 
 
 async def find_order(session: AsyncSession, customer_id: uuid.UUID, key: str) -> Order | None:
@@ -124,11 +134,10 @@ async def place(
     (nothing is written). Commits the session's transaction when it writes.
     """
     order = await find_order(session, customer_id, key)
-    replayed = order is not None
     if order is None:
         lines = await price_lines(session, request.lines)
         try:
-            order = await add_order(
+            new = await add_order(
                 session,
                 customer_id=customer_id,
                 key=key,
@@ -138,6 +147,7 @@ async def place(
                 provider=provider,
             )
             await session.commit()
+            return Placed(new.order, replayed=False, payment=new.payment)
         except IntegrityError as err:
             # A concurrent request with the same key won the insert.
             await session.rollback()
@@ -146,7 +156,6 @@ async def place(
             order = await find_order(session, customer_id, key)
             if order is None:
                 raise
-            replayed = True
-    if replayed and order.request_fingerprint != request_fingerprint:
+    if order.request_fingerprint != request_fingerprint:
         raise IdempotencyConflict()
-    return Placed(order, replayed)
+    return Placed(order, replayed=True)

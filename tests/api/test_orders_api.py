@@ -110,6 +110,10 @@ async def test_checkout_prices_from_the_catalog_and_writes_the_order_once(
     assert order["shipping_address"]["city"] == "London"
     assert order["failure_reason"] is None
     assert "tok_visa" not in response.text
+    # Answered from what was written, not read back: the read model agrees
+    # (no worker here, so the order is still as written).
+    read_back = await orders_api.get(response.headers["Location"], headers=headers)
+    assert read_back.json() == order
 
     async with sessions() as session:
         row = await session.get_one(Order, uuid.UUID(order["id"]))

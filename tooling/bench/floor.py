@@ -84,7 +84,7 @@ async def place_in_one_transaction(
     """
     async with sessions() as session, session.begin():
         lines = await price_lines(session, request.lines)
-        order = await add_order(
+        new = await add_order(
             session,
             customer_id=customer_id,
             key=key,
@@ -93,6 +93,7 @@ async def place_in_one_transaction(
             lines=lines,
             provider=provider,
         )
+        order = new.order
         order_id, amount = order.id, Money(order.total, order.currency)
         await add_event(session, order_id, "order.received", dedupe_key="order.received")
         # Ascending product id, as reserve_stock locks them (no deadlocks).
