@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -84,7 +84,28 @@ class InventoryActivities:
             if not items:
                 raise invalid_order(f"order {order_id} has no lines")
             for item in items:
-                await _take(session, order_id, item)
+                await _take(session, item)
+            # Every line taken: their holds and ledger lines in one statement
+            # each (a multi-row INSERT), not two per line.
+            await session.execute(
+                insert(Reservation),
+                [
+                    {"order_id": order_id, "product_id": i.product_id, "quantity": i.quantity}
+                    for i in items
+                ],
+            )
+            await session.execute(
+                insert(StockMovement),
+                [
+                    {
+                        "product_id": i.product_id,
+                        "kind": MovementKind.RESERVE,
+                        "delta": -i.quantity,
+                        "order_id": order_id,
+                    }
+                    for i in items
+                ],
+            )
             return StockResult(str(order_id), len(items))
 
     @activity.defn(name="release_stock")
@@ -171,7 +192,7 @@ async def _close_unreserved(session: AsyncSession, order_id: uuid.UUID) -> None:
         )
 
 
-async def _take(session: AsyncSession, order_id: uuid.UUID, item: OrderItem) -> None:
+async def _take(session: AsyncSession, item: OrderItem) -> None:
     # The conditional decrement is the whole guard against overselling: the
     # row lock makes "check and subtract" one step, and a CHECK constraint
     # backs it up. No read-then-write race is possible.
@@ -188,15 +209,6 @@ async def _take(session: AsyncSession, order_id: uuid.UUID, item: OrderItem) -> 
     if taken is None:
         # Raising inside the transaction rolls back the lines already taken.
         raise await _refusal(session, item)
-    session.add(Reservation(order_id=order_id, product_id=item.product_id, quantity=item.quantity))
-    session.add(
-        StockMovement(
-            product_id=item.product_id,
-            kind=MovementKind.RESERVE,
-            delta=-item.quantity,
-            order_id=order_id,
-        )
-    )
 
 
 async def _refusal(session: AsyncSession, item: OrderItem) -> ApplicationError:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from psycopg.errors import ForeignKeyViolation
+from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
@@ -71,8 +73,9 @@ class OrderActivities:
     async def record_order(self, input: RecordOrderInput) -> None:
         order_id = parse_order_id(input.order_id)
         async with self._sessions() as session, session.begin():
-            await _require_order(session, order_id)
-            await add_event(session, order_id, "order.received", dedupe_key="order.received")
+            await _add_event_of_order(
+                session, order_id, "order.received", dedupe_key="order.received"
+            )
 
     @activity.defn(name="set_order_status")
     async def set_status(self, input: StatusChange) -> None:
@@ -96,8 +99,7 @@ class OrderActivities:
     async def record_event(self, input: TimelineEvent) -> None:
         order_id = parse_order_id(input.order_id)
         async with self._sessions() as session, session.begin():
-            await _require_order(session, order_id)
-            await add_event(session, order_id, input.type, input.detail, input.dedupe_key)
+            await _add_event_of_order(session, order_id, input.type, input.detail, input.dedupe_key)
 
     @activity.defn(name="flag_order_for_attention")
     async def flag_for_attention(self, input: AttentionInput) -> None:
@@ -166,10 +168,24 @@ def _parse_status(value: str) -> OrderStatus:
         raise invalid_order(f"unknown order status {value!r}") from None
 
 
-async def _require_order(session: AsyncSession, order_id: uuid.UUID) -> None:
-    found = await session.scalar(select(Order.id).where(Order.id == order_id))
-    if found is None:
-        raise invalid_order(f"order {order_id} does not exist")
+async def _add_event_of_order(
+    session: AsyncSession,
+    order_id: uuid.UUID,
+    type: str,
+    detail: str = "",
+    dedupe_key: str | None = None,
+) -> None:
+    """Add a timeline line; a missing order is a refusal, found by the foreign key.
+
+    The insert itself proves the order exists, one round trip instead of a
+    SELECT first. The refusal ends the transaction, which held nothing else.
+    """
+    try:
+        await add_event(session, order_id, type, detail, dedupe_key)
+    except IntegrityError as err:
+        if not isinstance(err.orig, ForeignKeyViolation):
+            raise
+        raise invalid_order(f"order {order_id} does not exist") from None
 
 
 async def _update_order(session: AsyncSession, order_id: uuid.UUID, **values: object) -> None:

@@ -60,6 +60,19 @@ async def test_unknown_order_is_a_non_retryable_invalid_order(sessions: SessionF
         assert caught.value.non_retryable
 
 
+async def test_a_timeline_event_of_an_unknown_order_is_refused_and_writes_nothing(
+    sessions: SessionFactory,
+) -> None:
+    # The foreign key, not a SELECT first, finds the order missing.
+    acts, env = OrderActivities(sessions), ActivityEnvironment()
+    missing = uuid.uuid4()
+    with pytest.raises(ApplicationError) as caught:
+        await env.run(acts.record_event, TimelineEvent(str(missing), "payment.retry", "x", "k"))
+    assert caught.value.type == INVALID_ORDER
+    assert caught.value.non_retryable
+    assert await _events(sessions, missing) == []
+
+
 async def test_set_status_updates_row_and_dedupes_timeline(sessions: SessionFactory) -> None:
     order = await create_order(sessions)
     acts, env = OrderActivities(sessions), ActivityEnvironment()
