@@ -29,7 +29,7 @@ from temporalio import workflow
 from workflows.compensation import Compensations
 from workflows.order_updates import OrderUpdates
 from workflows.outbox import Outbox
-from workflows.steps import Step, Undo, call, run_cancellable, run_forward
+from workflows.steps import call, run_cancellable, run_forward
 
 # Imported passed through the sandbox, so not re-imported for every workflow
 # run (which showed up as a fifth of the worker's CPU in the bench's
@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.checkout_io import CheckoutInput, CheckoutResult
     from workflows.failures import Cancellation, CancelRequested, Outcome, classify_failure
     from workflows.retry_policies import ActivityOptions, RunTimeouts
+    from workflows.saga_steps import Step, Undo
     from workflows.uninterruptible import finish_then_honour_cancel, uninterruptible
     from workflows.versions import CANCELLABLE_CHARGE, LOCAL_FORWARD_STEPS
 

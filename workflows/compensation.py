@@ -18,7 +18,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
-from workflows.steps import Undo, call
+from workflows.steps import call
 from workflows.timeline import record_event
 
 with workflow.unsafe.imports_passed_through():
@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes
     from workflows.failures import describe
     from workflows.retry_policies import RunTimeouts
+    from workflows.saga_steps import Undo
     from workflows.versions import CLEAR_ATTENTION_ON_RECOVERY, REPORT_STUCK_COMPENSATION
 
 # A compensation, run with the retry policy it is given.

@@ -1,9 +1,10 @@
-"""What a saga step is, and how one is run.
+"""How a saga step is run.
 
-A ``Step`` names its activity, how to build its input, its options and its
-compensation (an ``Undo``); ``workflows/checkout.py`` lists the saga's steps
-as a table of these and walks it. The runners here issue exactly the
-commands the saga always issued for a step (see tests/workflows/test_replay.py).
+A ``Step`` (``workflows/saga_steps.py``) names its activity, how to build
+its input, its options and its compensation (an ``Undo``);
+``workflows/checkout.py`` lists the saga's steps as a table of these and
+walks it. The runners here issue exactly the commands the saga always issued
+for a step (see tests/workflows/test_replay.py).
 
 Workflow code (it calls the ``workflow`` API), so imported inside the sandbox
 like ``checkout.py``; only its activity and pure imports are passed through.
@@ -11,8 +12,7 @@ like ``checkout.py``; only its activity and pure imports are passed through.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -21,45 +21,12 @@ from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.retry_policies import ActivityOptions, RunTimeouts
-
-# An activity method (called by reference, never by name) and its input.
-Activity = Callable[[Any, Any], Awaitable[Any]]
-# Builds a step's input from the order id and the failure reason ("" before
-# the saga fails).
-InputOf = Callable[[str, str], object]
-# A step's options, from what this run's timeouts are.
-OptionsOf = Callable[[RunTimeouts], ActivityOptions]
+    from workflows.retry_policies import ActivityOptions
+    from workflows.saga_steps import Activity, Step
 
 # A local step's retry backoff from which it waits on a server timer instead
 # of in the worker. At the policies' first interval (1 s), so every retry does.
 LOCAL_RETRY_THRESHOLD = timedelta(seconds=1)
-
-
-@dataclass(frozen=True)
-class Undo:
-    """A compensation: run until it succeeds (see compensation.py)."""
-
-    name: str  # the activity name, for the timeline and the attention flag
-    activity: Activity
-    input: InputOf
-    options: OptionsOf
-
-
-@dataclass(frozen=True)
-class Step:
-    """A forward step before (or at) the pivot."""
-
-    name: str  # the activity name; failures.classify_failure reads it
-    activity: Activity
-    input: InputOf
-    options: OptionsOf
-    # Registered before the step runs: a step whose result was lost (worker
-    # crash, timeout) is still undone; undoing what never happened is a no-op.
-    undo: Undo | None = None
-    # Stopped by an accepted cancel rather than awaited (the charge, since
-    # CANCELLABLE_CHARGE; see run_cancellable).
-    cancellable: bool = False
 
 
 async def call(activity: Activity, arg: object, options: ActivityOptions) -> Any:

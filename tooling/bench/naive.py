@@ -18,7 +18,8 @@ from temporalio import workflow
 from workflows.checkout import OrderWorkflow
 from workflows.checkout_io import CheckoutInput, CheckoutResult
 from workflows.retry_policies import ActivityOptions
-from workflows.steps import Step, run_forward
+from workflows.saga_steps import Step
+from workflows.steps import run_forward
 
 
 @workflow.defn(name="OrderWorkflow")
