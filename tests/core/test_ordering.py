@@ -109,6 +109,20 @@ async def test_places_a_pending_order_with_its_lines_payment_and_first_event(
         "tok_ok",
     )
     assert events == ["order.placed"]
+    # What place() hands back (the API answers a 202 with it) is what was stored.
+    assert placed.payment is not None
+    assert (placed.order.created_at, placed.order.updated_at) == (
+        order.created_at,
+        order.updated_at,
+    )
+    assert [(i.sku, i.quantity) for i in placed.order.items] == [
+        (i.sku, i.quantity) for i in order.items
+    ]
+    assert (placed.payment.status, placed.payment.amount, placed.payment.created_at) == (
+        payment.status,
+        payment.amount,
+        payment.created_at,
+    )
 
 
 async def test_the_same_key_and_fingerprint_finds_the_first_order(
