@@ -95,7 +95,7 @@ async def checkout(
         resources.sessions,
         client,
         resources.settings,
-        user_id=principal.user_id,
+        customer=principal,
         key=key,
         payment=body.payment,
         shipping_address=body.shipping_address,

@@ -28,6 +28,7 @@ from temporalio.client import Client
 from api.checkout import Placement, fingerprint, place_order
 from api.errors import ProblemError
 from api.schemas.orders import MAX_LINES, OrderCreate, PaymentCreate, ShippingAddress
+from api.tokens import Principal
 from core.db import SessionFactory
 from core.models import (
     CartCheckout,
@@ -271,13 +272,14 @@ async def checkout_cart(
     client: Client,
     settings: Settings,
     *,
-    user_id: uuid.UUID,
+    customer: Principal,
     key: str,
     payment: PaymentCreate,
     shipping_address: ShippingAddress,
     wait_seconds: float = 0,
 ) -> Placement:
     """Place an order for the cart's lines through ``place_order``, as POST /orders does."""
+    user_id = customer.user_id
     async with sessions() as session, session.begin():
         await settle_checkouts(session, user_id)
         body = await _checkout_body(session, user_id, key, payment, shipping_address)
@@ -285,7 +287,7 @@ async def checkout_cart(
         sessions,
         client,
         settings,
-        customer_id=user_id,
+        customer=customer,
         key=key,
         body=body,
         wait_seconds=wait_seconds,

@@ -15,15 +15,15 @@ import uuid
 from dataclasses import dataclass
 from typing import assert_never
 
-from sqlalchemy import select
 from temporalio.client import Client
 
 from api.errors import ProblemError
 from api.order_reads import OrderRecord
 from api.saga_start import start_saga
 from api.schemas.orders import OrderCreate
+from api.tokens import Principal
 from core.db import SessionFactory
-from core.models import OrderStatus, User
+from core.models import OrderStatus
 from core.money import Money
 from core.ordering import (
     Address,
@@ -116,7 +116,7 @@ async def place_order(
     client: Client,
     settings: Settings,
     *,
-    customer_id: uuid.UUID,
+    customer: Principal,
     key: str,
     body: OrderCreate,
     wait_seconds: float = 0,
@@ -126,15 +126,13 @@ async def place_order(
     ``wait_seconds`` (from ``Prefer: wait``) lets a new or still-pending order
     wait that long for its saga's outcome before this returns.
     """
-    # One session, so one pooled connection, for every read and the write;
-    # the customer's email (the saga's summary) is read in the same
-    # transaction as the write, not in a transaction of its own after it.
+    # One session, so one pooled connection, for every read and the write.
+    # The customer's email (the saga's summary) came with the token check.
     async with sessions() as session:
-        email = await session.scalar(select(User.email).where(User.id == customer_id))
         try:
             placed = await place(
                 session,
-                customer_id=customer_id,
+                customer_id=customer.user_id,
                 key=key,
                 request_fingerprint=fingerprint(body),
                 request=order_request(body),
@@ -149,9 +147,7 @@ async def place_order(
         # leftover of a request that wrote its rows but failed to start it.
         start = not placed.replayed or order.status is OrderStatus.PENDING
     if start:
-        await start_saga(
-            client, settings, order, email or str(customer_id), wait_seconds=wait_seconds
-        )
+        await start_saga(client, settings, order, customer.email, wait_seconds=wait_seconds)
     if not placed.replayed:
         log.info("order %s placed, total %s", order.id, Money(order.total, order.currency).format())
     written = None if placed.payment is None else OrderRecord(order, placed.payment)

@@ -90,7 +90,7 @@ async def create_order(
         resources.sessions,
         client,
         resources.settings,
-        customer_id=principal.user_id,
+        customer=principal,
         key=key,
         body=body,
         wait_seconds=wait or 0,

@@ -38,6 +38,9 @@ class Principal:
     role: Role
     jti: str
     expires_at: datetime
+    # Read with the revocation check, in the same row: a checkout names its
+    # customer in the workflow's summary without a query of its own.
+    email: str
 
     @property
     def is_admin(self) -> bool:
@@ -158,7 +161,9 @@ class TokenVerifier:
         revoked = select(RevokedToken.jti).where(RevokedToken.jti == claims["jti"]).exists()
         async with reading(self._sessions) as session:
             row = (
-                await session.execute(select(User.token_version, revoked).where(User.id == user_id))
+                await session.execute(
+                    select(User.token_version, revoked, User.email).where(User.id == user_id)
+                )
             ).one_or_none()
         if row is None or row[1] or row[0] != version:
             raise InvalidToken("token has been revoked")
@@ -167,6 +172,7 @@ class TokenVerifier:
             role=role,
             jti=claims["jti"],
             expires_at=datetime.fromtimestamp(claims["exp"], UTC),
+            email=row[2],
         )
 
     async def _verified_claims(self, token: str) -> dict[str, Any]:

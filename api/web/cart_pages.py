@@ -151,7 +151,7 @@ async def checkout(
             resources.sessions,
             client,
             resources.settings,
-            user_id=user.user_id,
+            customer=user,
             key=key,
             payment=body.payment,
             shipping_address=body.shipping_address,
