@@ -21,6 +21,7 @@ import pytest
 
 from tooling.bench import report, results
 from tooling.bench.books import Books
+from tooling.bench.config import QUICK
 from tooling.bench.machine import Machine
 from tooling.bench.report import BenchReport, markdown_table, render
 from tooling.bench.results import CLOSED, OPEN, PhaseResult, build_ratios, build_rows
@@ -370,3 +371,19 @@ def test_a_quick_run_measures_every_variant_and_the_books_balance(tmp_path: Path
     assert cost["actions"] >= cost["actions_by_kind"]["activity attempts"] >= 2
     assert cost["events"] > cost["actions"]
     assert "Ratios saga / ceiling" in done.stdout
+    # PostgreSQL statements per request, by the role each process connects as:
+    # the saga's worker runs its steps' statements, each transaction opened
+    # and closed; the API writes the order. The bench's own queries (waiting
+    # for each saga's mail, the books) are nobody's.
+    by_phase = {(p["variant"], p["kind"], p["concurrency"]): p for p in found["phases"]}
+    c = QUICK.concurrency
+    saga = by_phase["saga", CLOSED, c]["statements_per_completed"]
+    for process in ("api", "worker"):
+        assert saga[process]["statements"] > saga[process]["transaction_control"] > 0
+    assert by_phase["empty", CLOSED, c]["statements"]["worker"]["statements"] == 0
+    assert by_phase["inproc", CLOSED, c]["statements"] == {
+        "api": {"statements": 0, "transaction_control": 0},
+        "worker": {"statements": 0, "transaction_control": 0},
+    }
+    saga_row = next(row for row in found["rows"] if row["variant"] == "saga")
+    assert saga_row["statements_per_request"] == saga

@@ -14,6 +14,9 @@ The run, in order (each phase measured alone on the machine):
    with default settings, the naive worker, ``ordersaga api``. Warm-up, (d)
    at C and at 1, the books and the audit of its database.
 5. Everything stops (also on Ctrl-C or an error); the report is built.
+
+Every phase also counts the PostgreSQL statements of the API and of the
+worker (``tooling.bench.statements``): reset when it begins, read when it ends.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import asyncio
 import contextlib
 import os
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from api.keys import generate_private_key_pem
@@ -39,10 +42,19 @@ from tooling.bench.results import CLOSED, OPEN, PhaseResult, Variant
 from tooling.bench.sampling import Mark, ProcessTree, Sampler
 from tooling.bench.shop import Shop, open_shop
 from tooling.bench.stack import Stack, start_stack
+from tooling.bench.statements import read_statements, reset_statements
 from tooling.bench.stats import Clock, Latency, rate
 
 MAX_ERRORS_KEPT = 5
 PAUSE_BETWEEN_PHASES = 0.5  # seconds: let the previous phase's tail settle
+
+
+@dataclass(frozen=True)
+class _Begun:
+    """What a phase's measurement started from."""
+
+    clock: Clock
+    mark: Mark
 
 
 class BenchRun:
@@ -215,11 +227,10 @@ class BenchRun:
     ) -> PhaseResult:
         await asyncio.sleep(PAUSE_BETWEEN_PHASES)
         self.progress.start(f"{variant.label} @{concurrency}", n)
-        clock = Clock.now()
-        mark = self.sampler.begin()
+        begun = await self._begin(stack)
         outcomes = await driver.closed_loop(n, concurrency, send, self.progress)
         return await self._finish(
-            stack, variant, CLOSED, concurrency, n, outcomes, clock, mark, sagas=sagas
+            stack, variant, CLOSED, concurrency, n, outcomes, begun, sagas=sagas
         )
 
     async def _open(self, stack: Stack, send: Send, target_rate: float) -> PhaseResult:
@@ -228,8 +239,7 @@ class BenchRun:
         target_rate = max(target_rate, 0.1)
         n = max(1, round(target_rate * c.open_seconds))
         self.progress.start(f"saga open loop {target_rate:.1f}/s", n)
-        clock = Clock.now()
-        mark = self.sampler.begin()
+        begun = await self._begin(stack)
         run = await driver.open_loop(target_rate, c.open_seconds, send, self.progress)
         ids = [o.order_id for o in run.outcomes if o.ok and o.order_id]
         in_time = await driver.wait_for_sagas(stack.sessions, ids, c.open_grace_seconds)
@@ -241,13 +251,17 @@ class BenchRun:
             0,
             n,
             run.outcomes,
-            clock,
-            mark,
+            begun,
             sagas=True,
             target_rate=target_rate,
             kept_up=kept_up,
             max_send_lag_ms=run.max_send_lag * 1000,
         )
+
+    async def _begin(self, stack: Stack) -> _Begun:
+        """Start measuring a phase."""
+        await reset_statements(stack.engine)
+        return _Begun(Clock.now(), self.sampler.begin())
 
     async def _finish(
         self,
@@ -257,8 +271,7 @@ class BenchRun:
         concurrency: int,
         requested: int,
         outcomes: list[Outcome],
-        clock: Clock,
-        mark: Mark,
+        begun: _Begun,
         *,
         sagas: bool,
         target_rate: float | None = None,
@@ -266,6 +279,7 @@ class BenchRun:
         max_send_lag_ms: float | None = None,
     ) -> PhaseResult:
         self._note_orders(stack, outcomes, sagas=sagas)
+        clock = begun.clock
         ok = [o for o in outcomes if o.ok]
         first_sent = min((o.sent_at for o in outcomes), default=clock.loop)
         last_done = max((o.done_at for o in ok), default=first_sent)
@@ -279,7 +293,8 @@ class BenchRun:
                 last_done = max(last_done, last_mail)
         else:
             completed = len(ok)
-        measured = self.sampler.end(mark)
+        measured = self.sampler.end(begun.mark)
+        statements = await read_statements(stack.engine)
         seconds = last_done - first_sent
         phase = PhaseResult(
             variant=variant.key,
@@ -296,6 +311,7 @@ class BenchRun:
             target_rate=target_rate,
             kept_up=kept_up,
             max_send_lag_ms=max_send_lag_ms,
+            statements=statements,
         )
         self.phases.append(phase)
         self.progress.finish(

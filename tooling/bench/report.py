@@ -42,6 +42,9 @@ class BenchReport:
         data["ok"] = self.ok
         for phase, raw in zip(self.phases, data["phases"], strict=True):
             raw["cpu_seconds_per_completed"] = phase.cpu_per_completed
+            raw["statements_per_completed"] = {
+                name: asdict(rate) for name, rate in phase.statements_per_completed.items()
+            }
         for books, raw in zip(self.books, data["books"], strict=True):
             raw["ok"] = books.ok
         finite: dict[str, Any] = _finite(data)
@@ -169,6 +172,38 @@ def table_cells(row: VariantRow) -> list[str]:
     ]
 
 
+# The processes whose statements are counted, in the order the table shows them.
+STATEMENT_PROCESSES = ("api", "worker")
+STATEMENT_HEADERS = (
+    "variant",
+    *(header for name in STATEMENT_PROCESSES for header in (name, f"{name} txn")),
+)
+
+
+def statement_cells(row: VariantRow) -> list[str]:
+    cells = [row.label]
+    for name in STATEMENT_PROCESSES:
+        rate = row.statements_per_request.get(name)
+        cells += [
+            _num(rate.statements if rate else None),
+            _num(rate.transaction_control if rate else None),
+        ]
+    return cells
+
+
+def statements_table(rows: Sequence[VariantRow]) -> list[str]:
+    """The statements-per-request table, or nothing when no phase counted them."""
+    counted = [row for row in rows if row.statements_per_request]
+    if not counted:
+        return []
+    return [
+        "",
+        "DB statements per request at C (each a round trip; txn = of which BEGIN, COMMIT "
+        "or ROLLBACK):",
+        markdown_table(STATEMENT_HEADERS, [statement_cells(row) for row in counted]),
+    ]
+
+
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A Markdown table, padded so it also reads well on a terminal."""
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
@@ -204,6 +239,7 @@ def render(report: BenchReport) -> str:
         )
     if (warning := disturbance(report.phases)) is not None:
         out.append(warning)
+    out += statements_table(report.rows)
     out += ["", "Ratios saga / ceiling (throughput: higher is better; time: lower is better):"]
     ratio_rows = [
         [r.ceiling, _num(r.throughput, 2), _num(r.p50_single, 2), _num(r.p50_loaded, 2)]
