@@ -9,7 +9,8 @@ The run, in order (each phase measured alone on the machine):
 3. Warm-up of every variant (not measured), then the saga closed loop at C,
    the saga open loop at R, the saga at concurrency 1, and ceilings (a), (b),
    (c), (e) and (f) at C and at 1. The books and the audit of the main
-   database.
+   database. With ``--profile``, py-spy samples the API and the worker
+   during the saga's closed loop at C.
 4. The main stack stops; the naive stack starts: SMTP sink, a dev server
    with default settings, the naive worker, ``ordersaga api``. Warm-up, (d)
    at C and at 1, the books and the audit of its database.
@@ -37,6 +38,13 @@ from tooling.bench.config import BenchConfig
 from tooling.bench.driver import Outcome, Progress, Send
 from tooling.bench.machine import compile_project_sources, describe_machine
 from tooling.bench.processes import Postgres, start_postgres
+from tooling.bench.profiling import (
+    SUMMARY,
+    ProfileFiles,
+    Recording,
+    start_recording,
+    write_summary,
+)
 from tooling.bench.report import BenchReport, build_report
 from tooling.bench.results import CLOSED, OPEN, PhaseResult, Variant
 from tooling.bench.sampling import Mark, ProcessTree, Sampler
@@ -47,6 +55,16 @@ from tooling.bench.stats import Clock, Latency, rate
 
 MAX_ERRORS_KEPT = 5
 PAUSE_BETWEEN_PHASES = 0.5  # seconds: let the previous phase's tail settle
+# The processes --profile samples, as the stack names them.
+PROFILED = ("api", "worker")
+
+
+@dataclass(frozen=True)
+class Profiling:
+    """``--profile``: the py-spy to run and where its files go."""
+
+    py_spy: Path
+    directory: Path
 
 
 @dataclass(frozen=True)
@@ -55,24 +73,34 @@ class _Begun:
 
     clock: Clock
     mark: Mark
+    recording: Recording | None = None
 
 
 class BenchRun:
     def __init__(
-        self, config: BenchConfig, settings: Settings, data_dir: Path, progress: Progress
+        self,
+        config: BenchConfig,
+        settings: Settings,
+        data_dir: Path,
+        progress: Progress,
+        *,
+        profiling: Profiling | None = None,
     ) -> None:
         self.config = config
         self.settings = settings
         self.data_dir = data_dir
         self.progress = progress
+        self.profiling = profiling
         self.sampler = Sampler()
         self.phases: list[PhaseResult] = []
         self.books: list[Books] = []
         self.temporal_cost: HistoryCost | None = None
+        self.profile: ProfileFiles | None = None  # what --profile wrote
         # A fresh key for the run: it signs every token of it, and nothing else.
         self._key = generate_private_key_pem()
         self._postgres: Postgres | None = None
         self._stacks: list[Stack] = []
+        self._recording: Recording | None = None
 
     # --- the run ------------------------------------------------------------
 
@@ -111,6 +139,7 @@ class BenchRun:
             self.phases,
             self.books,
             temporal_cost=self.temporal_cost,
+            profile=self.profile,
         )
 
     async def _measure_main(self, stack: Stack) -> None:
@@ -128,7 +157,9 @@ class BenchRun:
         for variant, send in ceilings:
             await self._warm_up(stack, variant, send, sagas=False)
 
-        loaded = await self._closed(stack, results.SAGA, saga, c.orders, c.concurrency, sagas=True)
+        loaded = await self._closed(
+            stack, results.SAGA, saga, c.orders, c.concurrency, sagas=True, profile=True
+        )
         open_rate = c.rate or targets.OPEN_LOOP_SHARE * loaded.throughput
         await self._open(stack, driver.checkout(stack.api, shop, wait=False), open_rate)
         await self._closed(stack, results.SAGA, saga, c.single_orders, 1, sagas=True)
@@ -172,6 +203,9 @@ class BenchRun:
 
     async def _teardown(self) -> None:
         """Stop whatever still runs; each step even if another failed."""
+        if self._recording is not None:
+            self._recording.kill()
+            self._recording = None
         for stack in reversed(self._stacks):
             with contextlib.suppress(Exception):
                 await stack.close()
@@ -223,11 +257,20 @@ class BenchRun:
         self.progress.finish(f"{sum(o.ok for o in outcomes)}/{n} ok")
 
     async def _closed(
-        self, stack: Stack, variant: Variant, send: Send, n: int, concurrency: int, *, sagas: bool
+        self,
+        stack: Stack,
+        variant: Variant,
+        send: Send,
+        n: int,
+        concurrency: int,
+        *,
+        sagas: bool,
+        profile: bool = False,
     ) -> PhaseResult:
+        """A closed loop; ``profile``: py-spy samples it when the run profiles."""
         await asyncio.sleep(PAUSE_BETWEEN_PHASES)
         self.progress.start(f"{variant.label} @{concurrency}", n)
-        begun = await self._begin(stack)
+        begun = await self._begin(stack, profile=profile)
         outcomes = await driver.closed_loop(n, concurrency, send, self.progress)
         return await self._finish(
             stack, variant, CLOSED, concurrency, n, outcomes, begun, sagas=sagas
@@ -258,10 +301,45 @@ class BenchRun:
             max_send_lag_ms=run.max_send_lag * 1000,
         )
 
-    async def _begin(self, stack: Stack) -> _Begun:
-        """Start measuring a phase."""
+    async def _begin(self, stack: Stack, *, profile: bool = False) -> _Begun:
+        """Start measuring a phase: the profiler first, so its attaching is not measured."""
+        recording = await self._start_profile(stack) if profile else None
         await reset_statements(stack.engine)
-        return _Begun(Clock.now(), self.sampler.begin())
+        return _Begun(Clock.now(), self.sampler.begin(), recording)
+
+    async def _start_profile(self, stack: Stack) -> Recording | None:
+        if self.profiling is None:
+            return None
+        children = {c.name: c.process.pid for c in stack.processes.children}
+        pids = {name: children[name] for name in PROFILED}
+        self._recording = await start_recording(
+            self.profiling.py_spy,
+            pids,
+            self.profiling.directory,
+            self.data_dir / "logs" / "profile",
+        )
+        # py-spy's CPU is the profiler's own: counted apart, not as "other
+        # programs" disturbing the run.
+        for name, pid in self._recording.pids.items():
+            self.sampler.add(ProcessTree(name, pid, recursive=False))
+        return self._recording
+
+    async def _stop_profile(self, recording: Recording, during: str) -> None:
+        assert self.profiling is not None
+        try:
+            profiles = await recording.stop()
+        finally:
+            for name in recording.pids:
+                self.sampler.remove(name)
+            self._recording = None
+        summary = self.profiling.directory / SUMMARY
+        write_summary(profiles, summary, during=during)
+        self.profile = ProfileFiles(
+            during=during,
+            summary=str(summary),
+            flamegraphs={p.name: str(p.flamegraph) for p in profiles},
+            stacks={p.name: str(p.stacks) for p in profiles},
+        )
 
     async def _finish(
         self,
@@ -295,6 +373,9 @@ class BenchRun:
             completed = len(ok)
         measured = self.sampler.end(begun.mark)
         statements = await read_statements(stack.engine)
+        if begun.recording is not None:
+            during = f"during the {variant.label} closed loop at C = {concurrency}"
+            await self._stop_profile(begun.recording, during)
         seconds = last_done - first_sent
         phase = PhaseResult(
             variant=variant.key,
