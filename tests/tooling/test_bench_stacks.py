@@ -68,8 +68,11 @@ def test_inclusive_counts_a_frame_once_per_stack_and_self_its_innermost_samples(
 
 
 def test_frames_come_most_samples_first_and_only_the_top_ones() -> None:
-    summary = summarize(STACKS, top=3)
+    summary = summarize(STACKS, top=3, hottest=2)
     assert [share.frame for share in summary.frames] == [MAIN, HANDLE, QUERY]
+    # By self: where the samples were spent, the wrappers above them not at all.
+    assert [share.frame for share in summary.hottest] == [QUERY, WALK]
+    assert [(s.inclusive, s.own) for s in summary.hottest] == [(40, 40), (30, 30)]
     # A tie is broken by name, whatever the input's order.
     tied = summarize("a (x.py:1) 5\nb (x.py:1) 5\n")
     assert [s.frame.function for s in tied.frames] == ["a", "b"]
@@ -81,20 +84,26 @@ def test_frames_come_most_samples_first_and_only_the_top_ones() -> None:
 
 def test_no_samples_is_an_empty_summary_not_an_error() -> None:
     summary = summarize("")
-    assert (summary.samples, summary.frames) == (0, [])
+    assert (summary.samples, summary.frames, summary.hottest) == (0, [], [])
     assert summary.share(0) == 0.0
+
+
+def _rows(block: str) -> list[tuple[float, float, str]]:
+    """A block's frame lines: incl %, self %, frame."""
+    rows = [line.split(maxsplit=2) for line in block.splitlines()[2:]]
+    return [(float(incl), float(own), frame) for incl, own, frame in rows]
 
 
 def test_the_summary_lists_each_process_with_its_shares() -> None:
     text = render_summary({"api": summarize(STACKS), "worker": summarize("")}, heading="h")
-    api = text.split("\n\n")[1].splitlines()
-    assert api[0] == "api: 100 samples"
-    rows = [line.split(maxsplit=2) for line in api[2:]]
-    assert len(rows) == 5
-    # incl %, self %, frame: the top row is <module>, 80 % inclusive, 0 % self.
-    assert [float(rows[0][0]), float(rows[0][1])] == [80.0, 0.0]
-    assert rows[0][2] == "<module> (app.py)"
-    assert [float(r[0]) for r in rows] == sorted((float(r[0]) for r in rows), reverse=True)
-    worker = text.split("\n\n")[2].splitlines()
-    assert worker[0] == "worker: 0 samples"
-    assert len(worker) == 2  # no frame lines
+    blocks = text.split("\n\n")
+    assert blocks[1] == "api: 100 samples"
+    by_incl, by_self = _rows(blocks[2]), _rows(blocks[3])
+    # Every frame by incl; by self, only the four that were ever innermost.
+    assert (len(by_incl), len(by_self)) == (5, 4)
+    assert by_incl[0] == (80.0, 0.0, "<module> (app.py)")
+    assert [r[0] for r in by_incl] == sorted((r[0] for r in by_incl), reverse=True)
+    assert by_self[0] == (40.0, 40.0, "query (db/client.py)")
+    assert [r[1] for r in by_self] == sorted((r[1] for r in by_self), reverse=True)
+    assert blocks[4] == "worker: 0 samples"
+    assert _rows(blocks[5]) == _rows(blocks[6].rstrip("\n")) == []

@@ -45,6 +45,10 @@ class FrameShare:
 class StackSummary:
     samples: int
     frames: list[FrameShare]  # by inclusive samples, most first
+    # By self samples, most first: where the time is spent. The top by
+    # inclusive samples are mostly the wrappers every request runs through
+    # (event loop, ASGI middleware), which hide the work below them.
+    hottest: list[FrameShare]
 
     def share(self, count: int) -> float:
         """``count`` as a percentage of every sample."""
@@ -75,8 +79,8 @@ def parse_collapsed(text: str) -> list[tuple[tuple[Frame, ...], int]]:
     return stacks
 
 
-def summarize(text: str, *, top: int = 30) -> StackSummary:
-    """The total samples and the ``top`` frames by inclusive samples."""
+def summarize(text: str, *, top: int = 30, hottest: int = 20) -> StackSummary:
+    """The total samples, the ``top`` frames by inclusive samples and the ``hottest`` by self."""
     inclusive: Counter[Frame] = Counter()
     own: Counter[Frame] = Counter()
     samples = 0
@@ -86,9 +90,13 @@ def summarize(text: str, *, top: int = 30) -> StackSummary:
         for frame in set(frames):
             inclusive[frame] += count
         own[frames[-1]] += count
-    # Most samples first; ties by name, so the order never depends on the input's.
-    ranked = sorted(inclusive.items(), key=lambda item: (-item[1], item[0]))[:top]
-    return StackSummary(samples, [FrameShare(frame, n, own[frame]) for frame, n in ranked])
+
+    def ranked(counts: Counter[Frame], n: int) -> list[FrameShare]:
+        # Most samples first; ties by name, so the order never depends on the input's.
+        best = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:n]
+        return [FrameShare(frame, inclusive[frame], own[frame]) for frame, _ in best]
+
+    return StackSummary(samples, ranked(inclusive, top), ranked(own, hottest))
 
 
 def render_summary(summaries: Mapping[str, StackSummary], *, heading: str) -> str:
@@ -99,11 +107,19 @@ def render_summary(summaries: Mapping[str, StackSummary], *, heading: str) -> st
         "self = samples with the frame innermost. Shares are of the process's busy samples.",
     ]
     for name, summary in summaries.items():
-        out += ["", f"{name}: {summary.samples} samples", "  incl %  self %  function (file)"]
-        for share in summary.frames:
-            where = f" ({share.frame.file})" if share.frame.file else ""
-            out.append(
-                f"  {summary.share(share.inclusive):6.1f}  {summary.share(share.own):6.1f}  "
-                f"{share.frame.function}{where}"
-            )
+        out += ["", f"{name}: {summary.samples} samples", "", "by incl:"]
+        out += _share_lines(summary, summary.frames)
+        out += ["", "by self:"]
+        out += _share_lines(summary, summary.hottest)
     return "\n".join(out) + "\n"
+
+
+def _share_lines(summary: StackSummary, shares: list[FrameShare]) -> list[str]:
+    lines = ["  incl %  self %  function (file)"]
+    for share in shares:
+        where = f" ({share.frame.file})" if share.frame.file else ""
+        lines.append(
+            f"  {summary.share(share.inclusive):6.1f}  {summary.share(share.own):6.1f}  "
+            f"{share.frame.function}{where}"
+        )
+    return lines
