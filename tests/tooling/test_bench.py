@@ -21,7 +21,9 @@ import pytest
 
 from tooling.bench import report, results
 from tooling.bench.books import Books
+from tooling.bench.config import QUICK
 from tooling.bench.machine import Machine
+from tooling.bench.profiling import ProfileFiles
 from tooling.bench.report import BenchReport, markdown_table, render
 from tooling.bench.results import CLOSED, OPEN, PhaseResult, build_ratios, build_rows
 from tooling.bench.sampling import Usage
@@ -282,9 +284,28 @@ def test_the_json_has_no_nan_and_says_whether_the_run_passed() -> None:
     data = _report().to_json()
     text = json.dumps(data, allow_nan=False)  # raises on a NaN left behind
     assert data["ok"] is True
+    assert data["profiled"] is False and data["profile"] is None
     assert data["books"][1]["ok"] is False
     assert data["phases"][0]["cpu_seconds_per_completed"]["api"] == pytest.approx(0.01)
     assert "NaN" not in text
+
+
+def test_a_profiled_run_says_so_and_where_its_files_are() -> None:
+    profile = ProfileFiles(
+        during="during the saga closed loop at C = 16",
+        summary="/p/summary.txt",
+        flamegraphs={"api": "/p/api.svg", "worker": "/p/worker.svg"},
+        stacks={"api": "/p/api.txt", "worker": "/p/worker.txt"},
+    )
+    profiled = dataclasses.replace(_report(), profile=profile)
+    data = json.loads(json.dumps(profiled.to_json()))
+    assert data["profiled"] is True
+    assert data["profile"]["flamegraphs"] == {"api": "/p/api.svg", "worker": "/p/worker.svg"}
+    assert data["profile"]["summary"] == "/p/summary.txt"
+    text = render(profiled)
+    for path in ("/p/api.svg", "/p/worker.svg", "/p/summary.txt"):
+        assert path in text
+    assert not any(path in render(_report()) for path in ("/p/api.svg", "/p/summary.txt"))
 
 
 # --- small parts ---------------------------------------------------------------------
@@ -316,6 +337,9 @@ def test_bench_flags_are_parsed_and_checked(capsys: pytest.CaptureFixture[str]) 
         ["bench", "--quick", "--orders", "50", "--concurrency", "8", "--rate", "12.5"]
     )
     assert (args.quick, args.orders, args.concurrency, args.rate) == (True, 50, 8, 12.5)
+    assert args.profile is None
+    profiled = build_parser().parse_args(["bench", "--profile", "docs/perf/after"])
+    assert profiled.profile == Path("docs/perf/after")
     with pytest.raises(SystemExit) as exited:
         build_parser().parse_args(["bench", "--orders", "0"])
     assert exited.value.code == 2
@@ -370,3 +394,20 @@ def test_a_quick_run_measures_every_variant_and_the_books_balance(tmp_path: Path
     assert cost["actions"] >= cost["actions_by_kind"]["activity attempts"] >= 2
     assert cost["events"] > cost["actions"]
     assert "Ratios saga / ceiling" in done.stdout
+    assert found["profiled"] is False
+    # PostgreSQL statements per request, by the role each process connects as:
+    # the saga's worker runs its steps' statements, each transaction opened
+    # and closed; the API writes the order. The bench's own queries (waiting
+    # for each saga's mail, the books) are nobody's.
+    by_phase = {(p["variant"], p["kind"], p["concurrency"]): p for p in found["phases"]}
+    c = QUICK.concurrency
+    saga = by_phase["saga", CLOSED, c]["statements_per_completed"]
+    for process in ("api", "worker"):
+        assert saga[process]["statements"] > saga[process]["transaction_control"] > 0
+    assert by_phase["empty", CLOSED, c]["statements"]["worker"]["statements"] == 0
+    assert by_phase["inproc", CLOSED, c]["statements"] == {
+        "api": {"statements": 0, "transaction_control": 0},
+        "worker": {"statements": 0, "transaction_control": 0},
+    }
+    saga_row = next(row for row in found["rows"] if row["variant"] == "saga")
+    assert saga_row["statements_per_request"] == saga

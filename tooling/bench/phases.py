@@ -9,11 +9,15 @@ The run, in order (each phase measured alone on the machine):
 3. Warm-up of every variant (not measured), then the saga closed loop at C,
    the saga open loop at R, the saga at concurrency 1, and ceilings (a), (b),
    (c), (e) and (f) at C and at 1. The books and the audit of the main
-   database.
+   database. With ``--profile``, py-spy samples the API and the worker
+   during the saga's closed loop at C.
 4. The main stack stops; the naive stack starts: SMTP sink, a dev server
    with default settings, the naive worker, ``ordersaga api``. Warm-up, (d)
    at C and at 1, the books and the audit of its database.
 5. Everything stops (also on Ctrl-C or an error); the report is built.
+
+Every phase also counts the PostgreSQL statements of the API and of the
+worker (``tooling.bench.statements``): reset when it begins, read when it ends.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import asyncio
 import contextlib
 import os
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from api.keys import generate_private_key_pem
@@ -34,33 +38,69 @@ from tooling.bench.config import BenchConfig
 from tooling.bench.driver import Outcome, Progress, Send
 from tooling.bench.machine import compile_project_sources, describe_machine
 from tooling.bench.processes import Postgres, start_postgres
+from tooling.bench.profiling import (
+    SUMMARY,
+    ProfileFiles,
+    Recording,
+    start_recording,
+    write_summary,
+)
 from tooling.bench.report import BenchReport, build_report
 from tooling.bench.results import CLOSED, OPEN, PhaseResult, Variant
 from tooling.bench.sampling import Mark, ProcessTree, Sampler
 from tooling.bench.shop import Shop, open_shop
 from tooling.bench.stack import Stack, start_stack
+from tooling.bench.statements import read_statements, reset_statements
 from tooling.bench.stats import Clock, Latency, rate
 
 MAX_ERRORS_KEPT = 5
 PAUSE_BETWEEN_PHASES = 0.5  # seconds: let the previous phase's tail settle
+# The processes --profile samples, as the stack names them.
+PROFILED = ("api", "worker")
+
+
+@dataclass(frozen=True)
+class Profiling:
+    """``--profile``: the py-spy to run and where its files go."""
+
+    py_spy: Path
+    directory: Path
+
+
+@dataclass(frozen=True)
+class _Begun:
+    """What a phase's measurement started from."""
+
+    clock: Clock
+    mark: Mark
+    recording: Recording | None = None
 
 
 class BenchRun:
     def __init__(
-        self, config: BenchConfig, settings: Settings, data_dir: Path, progress: Progress
+        self,
+        config: BenchConfig,
+        settings: Settings,
+        data_dir: Path,
+        progress: Progress,
+        *,
+        profiling: Profiling | None = None,
     ) -> None:
         self.config = config
         self.settings = settings
         self.data_dir = data_dir
         self.progress = progress
+        self.profiling = profiling
         self.sampler = Sampler()
         self.phases: list[PhaseResult] = []
         self.books: list[Books] = []
         self.temporal_cost: HistoryCost | None = None
+        self.profile: ProfileFiles | None = None  # what --profile wrote
         # A fresh key for the run: it signs every token of it, and nothing else.
         self._key = generate_private_key_pem()
         self._postgres: Postgres | None = None
         self._stacks: list[Stack] = []
+        self._recording: Recording | None = None
 
     # --- the run ------------------------------------------------------------
 
@@ -99,6 +139,7 @@ class BenchRun:
             self.phases,
             self.books,
             temporal_cost=self.temporal_cost,
+            profile=self.profile,
         )
 
     async def _measure_main(self, stack: Stack) -> None:
@@ -116,7 +157,9 @@ class BenchRun:
         for variant, send in ceilings:
             await self._warm_up(stack, variant, send, sagas=False)
 
-        loaded = await self._closed(stack, results.SAGA, saga, c.orders, c.concurrency, sagas=True)
+        loaded = await self._closed(
+            stack, results.SAGA, saga, c.orders, c.concurrency, sagas=True, profile=True
+        )
         open_rate = c.rate or targets.OPEN_LOOP_SHARE * loaded.throughput
         await self._open(stack, driver.checkout(stack.api, shop, wait=False), open_rate)
         await self._closed(stack, results.SAGA, saga, c.single_orders, 1, sagas=True)
@@ -160,6 +203,9 @@ class BenchRun:
 
     async def _teardown(self) -> None:
         """Stop whatever still runs; each step even if another failed."""
+        if self._recording is not None:
+            self._recording.kill()
+            self._recording = None
         for stack in reversed(self._stacks):
             with contextlib.suppress(Exception):
                 await stack.close()
@@ -211,15 +257,23 @@ class BenchRun:
         self.progress.finish(f"{sum(o.ok for o in outcomes)}/{n} ok")
 
     async def _closed(
-        self, stack: Stack, variant: Variant, send: Send, n: int, concurrency: int, *, sagas: bool
+        self,
+        stack: Stack,
+        variant: Variant,
+        send: Send,
+        n: int,
+        concurrency: int,
+        *,
+        sagas: bool,
+        profile: bool = False,
     ) -> PhaseResult:
+        """A closed loop; ``profile``: py-spy samples it when the run profiles."""
         await asyncio.sleep(PAUSE_BETWEEN_PHASES)
         self.progress.start(f"{variant.label} @{concurrency}", n)
-        clock = Clock.now()
-        mark = self.sampler.begin()
+        begun = await self._begin(stack, profile=profile)
         outcomes = await driver.closed_loop(n, concurrency, send, self.progress)
         return await self._finish(
-            stack, variant, CLOSED, concurrency, n, outcomes, clock, mark, sagas=sagas
+            stack, variant, CLOSED, concurrency, n, outcomes, begun, sagas=sagas
         )
 
     async def _open(self, stack: Stack, send: Send, target_rate: float) -> PhaseResult:
@@ -228,8 +282,7 @@ class BenchRun:
         target_rate = max(target_rate, 0.1)
         n = max(1, round(target_rate * c.open_seconds))
         self.progress.start(f"saga open loop {target_rate:.1f}/s", n)
-        clock = Clock.now()
-        mark = self.sampler.begin()
+        begun = await self._begin(stack)
         run = await driver.open_loop(target_rate, c.open_seconds, send, self.progress)
         ids = [o.order_id for o in run.outcomes if o.ok and o.order_id]
         in_time = await driver.wait_for_sagas(stack.sessions, ids, c.open_grace_seconds)
@@ -241,12 +294,51 @@ class BenchRun:
             0,
             n,
             run.outcomes,
-            clock,
-            mark,
+            begun,
             sagas=True,
             target_rate=target_rate,
             kept_up=kept_up,
             max_send_lag_ms=run.max_send_lag * 1000,
+        )
+
+    async def _begin(self, stack: Stack, *, profile: bool = False) -> _Begun:
+        """Start measuring a phase: the profiler first, so its attaching is not measured."""
+        recording = await self._start_profile(stack) if profile else None
+        await reset_statements(stack.engine)
+        return _Begun(Clock.now(), self.sampler.begin(), recording)
+
+    async def _start_profile(self, stack: Stack) -> Recording | None:
+        if self.profiling is None:
+            return None
+        children = {c.name: c.process.pid for c in stack.processes.children}
+        pids = {name: children[name] for name in PROFILED}
+        self._recording = await start_recording(
+            self.profiling.py_spy,
+            pids,
+            self.profiling.directory,
+            self.data_dir / "logs" / "profile",
+        )
+        # py-spy's CPU is the profiler's own: counted apart, not as "other
+        # programs" disturbing the run.
+        for name, pid in self._recording.pids.items():
+            self.sampler.add(ProcessTree(name, pid, recursive=False))
+        return self._recording
+
+    async def _stop_profile(self, recording: Recording, during: str) -> None:
+        assert self.profiling is not None
+        try:
+            profiles = await recording.stop()
+        finally:
+            for name in recording.pids:
+                self.sampler.remove(name)
+            self._recording = None
+        summary = self.profiling.directory / SUMMARY
+        write_summary(profiles, summary, during=during)
+        self.profile = ProfileFiles(
+            during=during,
+            summary=str(summary),
+            flamegraphs={p.name: str(p.flamegraph) for p in profiles},
+            stacks={p.name: str(p.stacks) for p in profiles},
         )
 
     async def _finish(
@@ -257,8 +349,7 @@ class BenchRun:
         concurrency: int,
         requested: int,
         outcomes: list[Outcome],
-        clock: Clock,
-        mark: Mark,
+        begun: _Begun,
         *,
         sagas: bool,
         target_rate: float | None = None,
@@ -266,6 +357,7 @@ class BenchRun:
         max_send_lag_ms: float | None = None,
     ) -> PhaseResult:
         self._note_orders(stack, outcomes, sagas=sagas)
+        clock = begun.clock
         ok = [o for o in outcomes if o.ok]
         first_sent = min((o.sent_at for o in outcomes), default=clock.loop)
         last_done = max((o.done_at for o in ok), default=first_sent)
@@ -279,7 +371,11 @@ class BenchRun:
                 last_done = max(last_done, last_mail)
         else:
             completed = len(ok)
-        measured = self.sampler.end(mark)
+        measured = self.sampler.end(begun.mark)
+        statements = await read_statements(stack.engine)
+        if begun.recording is not None:
+            during = f"during the {variant.label} closed loop at C = {concurrency}"
+            await self._stop_profile(begun.recording, during)
         seconds = last_done - first_sent
         phase = PhaseResult(
             variant=variant.key,
@@ -296,6 +392,7 @@ class BenchRun:
             target_rate=target_rate,
             kept_up=kept_up,
             max_send_lag_ms=max_send_lag_ms,
+            statements=statements,
         )
         self.phases.append(phase)
         self.progress.finish(

@@ -24,6 +24,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from core.migrate import upgrade
+from tooling.bench import statements
 from tooling.postgres import start_embedded_postgres
 from tooling.processes import (
     Child,
@@ -85,33 +86,71 @@ class Postgres:
         pid: int = self.server.get_pid()
         return pid
 
-    def url(self, database: str = "postgres") -> str:
-        return str(self.server.get_uri(database))
+    def url(self, database: str = "postgres", *, role: str = "postgres") -> str:
+        """Over the unix socket, where every role is trusted: no password."""
+        info = self.server.get_postmaster_info()
+        return str(info.get_uri(user=role, database=database))
 
     def stop(self) -> None:
         self.server.cleanup()
 
 
 async def start_postgres(pgdata: Path) -> Postgres:
+    """The server, counting statements by role (``tooling.bench.statements``)."""
     try:
-        server = await asyncio.to_thread(start_embedded_postgres, pgdata)
+        server = await asyncio.to_thread(_start_counting_statements, pgdata)
+    except BenchError:
+        raise
     except Exception as err:  # the library raises many kinds; say where to look
         raise BenchError(f"PostgreSQL did not start; see {pgdata / 'log'}") from err
     return Postgres(server)
 
 
+def _start_counting_statements(pgdata: Path) -> Any:
+    server = start_embedded_postgres(pgdata)
+    # embedded-postgres takes no server settings, and a preloaded library is
+    # read only when the server starts: set it, then stop the server and
+    # start it again. The bench's data directory is new, so this process
+    # holds the only handle and cleanup() does stop it.
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
+        # Its default, set anyway: without it BEGIN and COMMIT are not counted.
+        conn.execute("ALTER SYSTEM SET pg_stat_statements.track_utility = on")
+    server.cleanup()
+    server = start_embedded_postgres(pgdata)
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+        loaded = conn.execute("SHOW shared_preload_libraries").fetchone()
+        if loaded is None or "pg_stat_statements" not in str(loaded[0]):
+            raise BenchError(
+                f"PostgreSQL in {pgdata} did not restart with pg_stat_statements "
+                "(another process holds it?); give the bench a new --data-dir"
+            )
+        for role in statements.ROLES:
+            # Superusers, as `postgres` was for every process before: the
+            # product's processes keep every right they had, and only the
+            # name differs, which is what tells their statements apart.
+            conn.execute(f'CREATE ROLE "{role}" LOGIN SUPERUSER')
+    return server
+
+
 async def create_database(postgres: Postgres, name: str) -> str:
-    """A new, migrated database on ``postgres``; its URL."""
+    """A new, migrated database on ``postgres`` that counts statements; its URL."""
 
     def create() -> None:
         # CREATE DATABASE cannot run inside a transaction: autocommit.
         with psycopg.connect(postgres.url(), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
 
+    def count_statements() -> None:
+        # The counters are read through the extension's view, from the stack's database.
+        with psycopg.connect(postgres.url(name), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+
     if name != "postgres":
         await asyncio.to_thread(create)
     url = postgres.url(name)
     await asyncio.to_thread(upgrade, url)
+    await asyncio.to_thread(count_statements)
     return url
 
 

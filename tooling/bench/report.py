@@ -14,6 +14,7 @@ from tooling.bench import results, targets
 from tooling.bench.actions import HistoryCost
 from tooling.bench.books import Books, summarize
 from tooling.bench.machine import Machine
+from tooling.bench.profiling import ProfileFiles
 from tooling.bench.results import OPEN, PROCESSES, PhaseResult, Ratio, VariantRow
 from tooling.bench.targets import Target
 
@@ -32,16 +33,27 @@ class BenchReport:
     # Temporal's cost of one checkout (history events, billable actions), from
     # a sample of the run's sagas; None when none was read.
     temporal_cost: HistoryCost | None = None
+    # With --profile: py-spy sampled the API and the worker during one phase,
+    # and these are its files. Such a run's figures are disturbed.
+    profile: ProfileFiles | None = None
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def profiled(self) -> bool:
+        return self.profile is not None
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["ok"] = self.ok
+        data["profiled"] = self.profiled
         for phase, raw in zip(self.phases, data["phases"], strict=True):
             raw["cpu_seconds_per_completed"] = phase.cpu_per_completed
+            raw["statements_per_completed"] = {
+                name: asdict(rate) for name, rate in phase.statements_per_completed.items()
+            }
         for books, raw in zip(self.books, data["books"], strict=True):
             raw["ok"] = books.ok
         finite: dict[str, Any] = _finite(data)
@@ -56,6 +68,7 @@ def build_report(
     books: list[Books],
     *,
     temporal_cost: HistoryCost | None = None,
+    profile: ProfileFiles | None = None,
 ) -> BenchReport:
     """The run's figures, ratios, targets and the problems that fail it."""
     rows = results.build_rows(phases)
@@ -87,6 +100,7 @@ def build_report(
         books=books,
         problems=problems,
         temporal_cost=temporal_cost,
+        profile=profile,
     )
 
 
@@ -169,6 +183,47 @@ def table_cells(row: VariantRow) -> list[str]:
     ]
 
 
+# The processes whose statements are counted, in the order the table shows them.
+STATEMENT_PROCESSES = ("api", "worker")
+STATEMENT_HEADERS = (
+    "variant",
+    *(header for name in STATEMENT_PROCESSES for header in (name, f"{name} txn")),
+)
+
+
+def statement_cells(row: VariantRow) -> list[str]:
+    cells = [row.label]
+    for name in STATEMENT_PROCESSES:
+        rate = row.statements_per_request.get(name)
+        cells += [
+            _num(rate.statements if rate else None),
+            _num(rate.transaction_control if rate else None),
+        ]
+    return cells
+
+
+def statements_table(rows: Sequence[VariantRow]) -> list[str]:
+    """The statements-per-request table, or nothing when no phase counted them."""
+    counted = [row for row in rows if row.statements_per_request]
+    if not counted:
+        return []
+    return [
+        "",
+        "DB statements per request at C (each a round trip; txn = of which BEGIN, COMMIT "
+        "or ROLLBACK):",
+        markdown_table(STATEMENT_HEADERS, [statement_cells(row) for row in counted]),
+    ]
+
+
+def profiled_note(profile: ProfileFiles) -> str:
+    graphs = ", ".join(profile.flamegraphs.values())
+    return (
+        f"PROFILED: py-spy sampled {' and '.join(profile.flamegraphs)} {profile.during}; "
+        "its reads take CPU beside them, so this run's figures are not comparable to an "
+        f"unprofiled run's. Flame graphs: {graphs}; shares: {profile.summary}."
+    )
+
+
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A Markdown table, padded so it also reads well on a terminal."""
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
@@ -204,6 +259,9 @@ def render(report: BenchReport) -> str:
         )
     if (warning := disturbance(report.phases)) is not None:
         out.append(warning)
+    if (profile := report.profile) is not None:
+        out.append(profiled_note(profile))
+    out += statements_table(report.rows)
     out += ["", "Ratios saga / ceiling (throughput: higher is better; time: lower is better):"]
     ratio_rows = [
         [r.ceiling, _num(r.throughput, 2), _num(r.p50_single, 2), _num(r.p50_loaded, 2)]

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from tooling.bench.sampling import Usage
+from tooling.bench.statements import StatementCount, StatementRate
 from tooling.bench.stats import Latency, ratio
 
 # The processes of a stack, in the order the table shows them.
@@ -57,6 +58,9 @@ class PhaseResult:
     target_rate: float | None = None  # open loop only
     kept_up: bool | None = None  # open loop: every saga completed within the grace
     max_send_lag_ms: float | None = None  # open loop: the load generator's own delay
+    # PostgreSQL statements per process (api, worker) during the phase; empty
+    # when they were not counted.
+    statements: dict[str, StatementCount] = field(default_factory=dict)
 
     @property
     def cpu_per_completed(self) -> dict[str, float]:
@@ -65,6 +69,11 @@ class PhaseResult:
             name: (use.cpu_seconds / self.completed if self.completed else math.nan)
             for name, use in self.usage.items()
         }
+
+    @property
+    def statements_per_completed(self) -> dict[str, StatementRate]:
+        """PostgreSQL statements per completed request, per process."""
+        return {name: count.per(self.completed) for name, count in self.statements.items()}
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,9 @@ class VariantRow:
     accept: Latency | None  # open loop, the saga only
     cpu_seconds_per_saga: dict[str, float]  # closed loop at C
     peak_rss_mib: dict[str, float]  # the largest of the variant's phases
+    # PostgreSQL statements per completed request at C, per process; empty
+    # when they were not counted.
+    statements_per_request: dict[str, StatementRate] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -127,6 +139,7 @@ def build_rows(phases: Sequence[PhaseResult]) -> list[VariantRow]:
                 accept=accept,
                 cpu_seconds_per_saga=loaded.cpu_per_completed,
                 peak_rss_mib=peaks,
+                statements_per_request=loaded.statements_per_completed,
             )
         )
     return rows

@@ -16,8 +16,9 @@ from pathlib import Path
 from core.settings import Settings
 from tooling.bench.config import QUICK, BenchConfig
 from tooling.bench.driver import Progress
-from tooling.bench.phases import BenchRun
+from tooling.bench.phases import BenchRun, Profiling
 from tooling.bench.processes import BenchError
+from tooling.bench.profiling import find_py_spy
 from tooling.bench.report import BenchReport
 
 __all__ = ["QUICK", "BenchConfig", "BenchError", "run_bench"]
@@ -35,6 +36,20 @@ def prepare_data_dir(data_dir: Path | None) -> tuple[Path, bool]:
         )
     data_dir.mkdir(parents=True, exist_ok=True)
     return data_dir, False
+
+
+def prepare_profiling(directory: Path) -> Profiling:
+    """py-spy and the directory for its files, checked before anything starts.
+
+    A missing py-spy or an unusable directory must not cost a stack's start-up.
+    """
+    py_spy = find_py_spy()
+    directory = directory.resolve()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise BenchError(f"--profile {directory}: {err.strerror}", exit_code=2) from None
+    return Profiling(py_spy, directory)
 
 
 async def _run_until_interrupted(
@@ -69,12 +84,19 @@ async def _run_until_interrupted(
 
 
 def run_bench(
-    config: BenchConfig, settings: Settings, *, data_dir: Path | None, out: Path | None
+    config: BenchConfig,
+    settings: Settings,
+    *,
+    data_dir: Path | None,
+    out: Path | None,
+    profile_dir: Path | None = None,
 ) -> tuple[BenchReport, Path]:
     """Run the whole bench; the report and where its JSON was written.
 
+    ``profile_dir``: py-spy's flame graphs of the API and the worker go there.
     Raises BenchError when the stack cannot run, KeyboardInterrupt on Ctrl-C.
     """
+    profiling = prepare_profiling(profile_dir) if profile_dir is not None else None
     directory, temporary = prepare_data_dir(data_dir)
     out = out or (Path.cwd() if temporary else directory) / "bench-results.json"
     progress = Progress()
@@ -82,7 +104,7 @@ def run_bench(
     # are what tells why.
     keep = True
     try:
-        bench = BenchRun(config, settings, directory, progress)
+        bench = BenchRun(config, settings, directory, progress, profiling=profiling)
         result = asyncio.run(_run_until_interrupted(bench.run, progress))
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result.to_json(), indent=2) + "\n")

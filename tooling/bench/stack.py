@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from core.db import SessionFactory, create_engine, create_session_factory
+from tooling.bench import statements
 from tooling.bench.ceilings import CEILING_TASK_QUEUE
 from tooling.bench.driver import WAIT_SECONDS
 from tooling.bench.processes import (
@@ -65,6 +66,13 @@ async def start_stack(
 ) -> Stack:
     """Start the stack's processes and wait until each one serves; stop them all on failure."""
     url = await create_database(postgres, database)
+    # Each process connects as its own role, so pg_stat_statements tells
+    # their statements apart, and the bench's own queries from both
+    # (tooling.bench.statements).
+    api_url, worker_url, driver_url = (
+        postgres.url(database, role=role)
+        for role in (statements.API_ROLE, statements.WORKER_ROLE, statements.DRIVER_ROLE)
+    )
     processes = Processes(data_dir / "logs" / name)
     api_port, smtp_port = free_port(), free_port()
     try:
@@ -80,16 +88,17 @@ async def start_stack(
         )
         env["ORDERSAGA_TASK_QUEUE"] = task_queue
         processes.start("smtp", python_module("tooling.bench.smtp", "--port", str(smtp_port)), env)
+        worker_env = {**env, "DATABASE_URL": worker_url}
         if naive:
-            processes.start("worker", python_module("tooling.bench.worker", "--naive"), env)
+            processes.start("worker", python_module("tooling.bench.worker", "--naive"), worker_env)
             # No metrics page: its fixed default port would clash between stacks.
             api_cmd = python_module(
                 "tooling.cli", "api", "--port", str(api_port), "--metrics-port", "0"
             )
         else:
-            processes.start("worker", python_module("tooling.bench.worker"), env)
+            processes.start("worker", python_module("tooling.bench.worker"), worker_env)
             api_cmd = python_module("tooling.bench.server", "--port", str(api_port))
-        processes.start("api", api_cmd, env)
+        processes.start("api", api_cmd, {**env, "DATABASE_URL": api_url})
         await wait_for_port(processes, smtp_port)
         await wait_for_pollers(processes, temporal, task_queue)
         if not naive:
@@ -99,7 +108,7 @@ async def start_stack(
     except BaseException:  # Ctrl-C included: nothing may outlive the bench
         await processes.stop_all()
         raise
-    engine = create_engine(url, pool_size=4)
+    engine = create_engine(driver_url, pool_size=4)
     api = httpx.AsyncClient(
         base_url=api_url,
         # A saga answers within Prefer: wait; anything longer is a failure.

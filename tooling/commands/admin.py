@@ -171,7 +171,11 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     config = replace(config, **chosen)
     try:
         report, out = run_bench(
-            config, settings, data_dir=getattr(args, "data_dir", None), out=args.out
+            config,
+            settings,
+            data_dir=getattr(args, "data_dir", None),
+            out=args.out,
+            profile_dir=args.profile,
         )
     except BenchError as err:
         raise CliError(str(err), err.exit_code) from None
