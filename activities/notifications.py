@@ -35,7 +35,7 @@ from activities.mailer import Mailer
 from activities.messages import Line, Message, NotificationKind, OrderFacts, render
 from activities.sms import SmsSender
 from activities.timeline import add_event
-from core.db import SessionFactory, reading
+from core.db import SessionFactory, autocommit
 from core.models import Notification, NotificationStatus, Order, Payment, User
 from core.money import Money
 
@@ -120,7 +120,7 @@ class NotificationActivities:
         return NotifyResult(input.order_id, kind.value, sent)
 
     async def _load(self, order_id: uuid.UUID) -> tuple[OrderFacts, list[_Recipient]]:
-        async with reading(self._sessions) as session:
+        async with autocommit(self._sessions) as session:
             order = await session.get(Order, order_id)
             if order is None:
                 raise invalid_order(f"order {order_id} does not exist")

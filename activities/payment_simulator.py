@@ -29,7 +29,7 @@ from activities.payment_provider import (
     ProviderUnavailable,
     Refund,
 )
-from core.db import SessionFactory, reading
+from core.db import SessionFactory, autocommit
 from core.models import SimulatorAttempt, SimulatorCharge, SimulatorRefund, SimulatorSwitch
 
 TOK_VISA = "tok_visa"
@@ -65,7 +65,7 @@ class PaymentSimulator:
             # Real providers have a minimum charge; a free order never gets here.
             raise InvalidRequest("charge amount must be positive")
         # One session for both reads: a charge is on every order's path.
-        async with reading(self._sessions) as session:
+        async with autocommit(self._sessions) as session:
             await _refuse_during_outage(session)
             known = await session.scalar(
                 select(SimulatorCharge).where(SimulatorCharge.idempotency_key == idempotency_key)
@@ -147,17 +147,17 @@ class PaymentSimulator:
         return Charge(id=row.id, amount=row.amount, currency=row.currency)
 
     async def _refuse_during_outage(self) -> None:
-        async with reading(self._sessions) as session:
+        async with autocommit(self._sessions) as session:
             await _refuse_during_outage(session)
 
     async def _charge_by_key(self, key: str) -> SimulatorCharge | None:
-        async with reading(self._sessions) as session:
+        async with autocommit(self._sessions) as session:
             return await session.scalar(
                 select(SimulatorCharge).where(SimulatorCharge.idempotency_key == key)
             )
 
     async def _replayed_refund(self, key: str, charge_id: str, amount: int) -> Refund:
-        async with reading(self._sessions) as session:
+        async with autocommit(self._sessions) as session:
             known = await session.scalar(
                 select(SimulatorRefund).where(SimulatorRefund.idempotency_key == key)
             )

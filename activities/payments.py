@@ -29,7 +29,7 @@ from activities.payment_provider import (
     ProviderUnavailable,
 )
 from activities.timeline import add_event
-from core.db import SessionFactory, reading
+from core.db import SessionFactory, autocommit
 from core.models import Payment, PaymentStatus
 from core.money import Money
 
@@ -152,7 +152,7 @@ class PaymentActivities:
         return RefundResult(str(order_id), await self._refund_capture(order_id, charge))
 
     async def _payment(self, order_id: uuid.UUID) -> Payment:
-        async with reading(self._sessions) as session:
+        async with autocommit(self._sessions) as session:
             payment = await session.get(Payment, order_id)
         if payment is None:
             raise invalid_order(f"order {order_id} has no payment")
@@ -213,7 +213,7 @@ class PaymentActivities:
         return refund.amount
 
     async def _refunded_so_far(self, order_id: uuid.UUID) -> int:
-        async with reading(self._sessions) as session:
+        async with autocommit(self._sessions) as session:
             refunded = await session.scalar(
                 select(Payment.refunded_amount).where(Payment.order_id == order_id)
             )

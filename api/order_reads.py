@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.deps import CurrentUser, ResourcesDep
 from api.errors import ProblemError
 from api.schemas.orders import OrderItemPublic, OrderPublic, PaymentPublic
-from core.db import SessionFactory, reading
+from core.db import SessionFactory, autocommit
 from core.models import Order, Payment
 
 
@@ -33,7 +33,7 @@ class OrderRecord:
 
 async def load_order(sessions: SessionFactory, order_id: uuid.UUID) -> OrderRecord | None:
     # A fresh session each time: callers re-read after the saga moved on.
-    async with reading(sessions) as session:
+    async with autocommit(sessions) as session:
         # The order and its payment in one query (its lines follow in one more).
         row = (
             await session.execute(

@@ -20,7 +20,7 @@ import jwt
 from sqlalchemy import select
 
 from api.keys import ALLOWED_ALGORITHMS, SigningKey, VerificationKey, key_from_jwk
-from core.db import SessionFactory, reading
+from core.db import SessionFactory, autocommit
 from core.models import RevokedToken, Role, User
 
 REQUIRED_CLAIMS = ["sub", "role", "exp", "iat", "iss", "aud", "jti", "ver"]
@@ -159,7 +159,7 @@ class TokenVerifier:
             raise InvalidToken("token claims are malformed") from err
         # One round trip for both checks: every authenticated request pays it.
         revoked = select(RevokedToken.jti).where(RevokedToken.jti == claims["jti"]).exists()
-        async with reading(self._sessions) as session:
+        async with autocommit(self._sessions) as session:
             row = (
                 await session.execute(
                     select(User.token_version, revoked, User.email).where(User.id == user_id)

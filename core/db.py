@@ -81,15 +81,18 @@ def create_session_factory(engine: AsyncEngine) -> SessionFactory:
 
 
 @asynccontextmanager
-async def reading(sessions: SessionFactory) -> AsyncIterator[AsyncSession]:
-    """A session for reads that need no transaction: each statement commits itself.
+async def autocommit(sessions: SessionFactory) -> AsyncIterator[AsyncSession]:
+    """A session whose statements each commit on their own.
 
-    A plain session wraps even a single SELECT in BEGIN ... ROLLBACK: two
-    round trips more, and psycopg answers every ROLLBACK on a connection
-    holding prepared statements with a DEALLOCATE ALL (it cannot know which
-    survived), so the hot reads never stayed prepared. In autocommit none of
-    that is sent. Only for reads that need no snapshot shared between their
-    statements; never for a write.
+    A plain session wraps even a single statement in BEGIN ... COMMIT (or
+    ROLLBACK): two round trips more. And psycopg answers every ROLLBACK on a
+    connection holding prepared statements with a DEALLOCATE ALL (it cannot
+    know which survived), so hot reads ending that way never stayed
+    prepared. In autocommit none of that is sent.
+
+    For reads that need no snapshot shared between their statements, and for
+    writes made of one statement (a data-modifying CTE is one), which is
+    atomic on its own. Never for a write of several statements.
     """
     async with sessions() as session:
         await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})

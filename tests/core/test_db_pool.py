@@ -1,4 +1,4 @@
-"""core/db.py: pool sizing, PgBouncer mode and reading sessions, on the real PostgreSQL."""
+"""core/db.py: pool sizing, PgBouncer mode and autocommit sessions, on the real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.pool import QueuePool
 
-from core.db import create_engine, create_engine_from_settings, create_session_factory, reading
+from core.db import autocommit, create_engine, create_engine_from_settings, create_session_factory
 from core.settings import Settings
 
 
@@ -53,7 +53,7 @@ async def _statement_times(session: AsyncSession) -> tuple[object, object]:
     return first, await session.scalar(text("SELECT now()"))
 
 
-async def test_a_reading_session_runs_each_statement_in_a_transaction_of_its_own(
+async def test_an_autocommit_session_runs_each_statement_in_a_transaction_of_its_own(
     database_url: str,
 ) -> None:
     # now() is fixed for a transaction: equal within one, different when
@@ -61,7 +61,7 @@ async def test_a_reading_session_runs_each_statement_in_a_transaction_of_its_own
     engine = create_engine(database_url, pool_size=1, max_overflow=0)
     sessions = create_session_factory(engine)
     try:
-        async with reading(sessions) as session:
+        async with autocommit(sessions) as session:
             first, second = await _statement_times(session)
             assert first != second
         # The pooled connection goes back to transactions for the next user.
