@@ -11,15 +11,15 @@ import uuid
 from dataclasses import dataclass
 
 from psycopg.errors import ForeignKeyViolation
-from sqlalchemy import func, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
 from activities import fault_points
 from activities.errors import invalid_order, parse_order_id
-from activities.timeline import add_event
-from core.db import SessionFactory
+from activities.timeline import add_event, line_of
+from core.db import SessionFactory, autocommit
 from core.models import Order, OrderStatus, Payment, PaymentStatus
 
 
@@ -72,7 +72,8 @@ class OrderActivities:
     @activity.defn(name="record_order")
     async def record_order(self, input: RecordOrderInput) -> None:
         order_id = parse_order_id(input.order_id)
-        async with self._sessions() as session, session.begin():
+        # One INSERT, atomic by itself: no transaction around it.
+        async with autocommit(self._sessions) as session:
             await _add_event_of_order(
                 session, order_id, "order.received", dedupe_key="order.received"
             )
@@ -83,22 +84,27 @@ class OrderActivities:
         status = _parse_status(input.status)
         # Named per target status: "set_order_status:confirmed:before" is the pivot.
         await fault_points.reached(f"set_order_status:{status.value}:before")
-        async with self._sessions() as session, session.begin():
-            await _change_status(session, order_id, status, input.failure_reason, input.detail)
-            if status in _FAILURE_ENDS:
+        if status in _FAILURE_ENDS:
+            async with self._sessions() as session, session.begin():
+                await _change_status(session, order_id, status, input.failure_reason, input.detail)
                 # In the same transaction as the end state, whatever path led
                 # here: a payment never charged is settled and its card token
                 # dropped, so no ended order keeps one.
                 await _settle_uncharged_payment(session, order_id)
-            if status is OrderStatus.CANCELLED:
-                # A cancelled order says why: the canceller's reason (or "cancelled").
-                await _update_order(session, order_id, cancel_reason=input.failure_reason)
+                if status is OrderStatus.CANCELLED:
+                    # A cancelled order says why: the canceller's reason (or "cancelled").
+                    await _update_order(session, order_id, cancel_reason=input.failure_reason)
+        else:
+            # The status and its timeline line are one statement (the
+            # confirmation, on every order's path): no transaction around it.
+            async with autocommit(self._sessions) as session:
+                await _change_status(session, order_id, status, input.failure_reason, input.detail)
         await fault_points.reached(f"set_order_status:{status.value}:after")
 
     @activity.defn(name="record_timeline_event")
     async def record_event(self, input: TimelineEvent) -> None:
         order_id = parse_order_id(input.order_id)
-        async with self._sessions() as session, session.begin():
+        async with autocommit(self._sessions) as session:
             await _add_event_of_order(session, order_id, input.type, input.detail, input.dedupe_key)
 
     @activity.defn(name="flag_order_for_attention")
@@ -206,13 +212,17 @@ async def _change_status(
     failure_reason: str | None,
     detail: str,
 ) -> None:
-    await _update_order(session, order_id, status=status, failure_reason=failure_reason)
+    changed = (
+        update(Order)
+        .where(Order.id == order_id)
+        .values(status=status, failure_reason=failure_reason, updated_at=func.now())
+        .returning(Order.id.label("order_id"))
+        .cte("changed")
+    )
     # One timeline line per status: a retried set_status rewrites the same
     # values and adds nothing.
-    await add_event(
-        session,
-        order_id,
-        f"order.{status.value}",
-        detail or (failure_reason or ""),
-        dedupe_key=f"status:{status.value}",
+    line = line_of(
+        changed, f"order.{status.value}", detail or failure_reason or "", f"status:{status.value}"
     )
+    if not await session.scalar(select(func.count()).select_from(changed).add_cte(line)):
+        raise invalid_order(f"order {order_id} does not exist")

@@ -94,7 +94,7 @@ class PaymentSimulator:
             .on_conflict_do_nothing(index_elements=["idempotency_key"])
             .returning(SimulatorCharge)
         )
-        async with self._sessions() as session, session.begin():
+        async with autocommit(self._sessions) as session:
             row = (await session.execute(stmt)).scalar_one_or_none()
         if row is None:
             row = await self._charge_by_key(idempotency_key)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -28,7 +28,7 @@ from activities.payment_provider import (
     PaymentProvider,
     ProviderUnavailable,
 )
-from activities.timeline import add_event
+from activities.timeline import add_event, line_of
 from core.db import SessionFactory, autocommit
 from core.models import Payment, PaymentStatus
 from core.money import Money
@@ -159,21 +159,18 @@ class PaymentActivities:
         return payment
 
     async def _record_capture(self, order_id: uuid.UUID, charge: Charge) -> ChargeResult:
-        async with self._sessions() as session, session.begin():
-            captured = await session.scalar(
-                update(Payment)
-                .where(Payment.order_id == order_id, Payment.status == PaymentStatus.PENDING)
-                .values(status=PaymentStatus.CAPTURED, charge_id=charge.id, token=None)
-                .returning(Payment.order_id)
-            )
-            if captured is not None:
-                await add_event(
-                    session,
-                    order_id,
-                    "payment.captured",
-                    f"{_money(charge)} captured ({charge.id})",
-                    dedupe_key="payment.captured",
-                )
+        captured = (
+            update(Payment)
+            .where(Payment.order_id == order_id, Payment.status == PaymentStatus.PENDING)
+            .values(status=PaymentStatus.CAPTURED, charge_id=charge.id, token=None)
+            .returning(Payment.order_id)
+            .cte("captured")
+        )
+        detail = f"{_money(charge)} captured ({charge.id})"
+        line = line_of(captured, "payment.captured", detail, "payment.captured")
+        # The capture and its timeline line are one statement: atomic on its own.
+        async with autocommit(self._sessions) as session:
+            if await session.scalar(select(func.count()).select_from(captured).add_cte(line)):
                 status: PaymentStatus | None = PaymentStatus.CAPTURED
             else:
                 # Not pending any more: captured by an earlier attempt, or

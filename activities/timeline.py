@@ -1,18 +1,21 @@
 """Writing one line of an order's timeline, shared by every activity.
 
-Events are inserted in the same transaction as the change they describe, so
-the timeline never claims something the database does not hold (or misses
-something it does).
+Events are written in the same transaction as the change they describe, or
+in the same statement (``line_of``), so the timeline never claims something
+the database does not hold (or misses something it does).
 """
 
 from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import CTE, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import OrderEvent
+
+_DEDUPE = ["order_id", "dedupe_key"]
 
 
 async def add_event(
@@ -32,7 +35,26 @@ async def add_event(
     stmt = (
         insert(OrderEvent)
         .values(order_id=order_id, type=type, detail=detail, dedupe_key=dedupe_key)
-        .on_conflict_do_nothing(index_elements=["order_id", "dedupe_key"])
+        .on_conflict_do_nothing(index_elements=_DEDUPE)
         .returning(OrderEvent.id)
     )
     return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+def line_of(changed: CTE, type: str, detail: str, dedupe_key: str) -> CTE:
+    """The timeline line of a change, written by the statement that makes the change.
+
+    ``changed`` is an UPDATE ... RETURNING the row's ``order_id``, as a CTE:
+    the line is written once per row it returns, so only when the change
+    happened, deduplicated like ``add_event``. Change and line are then one
+    statement: atomic without a transaction around them, one round trip.
+    """
+    return (
+        insert(OrderEvent)
+        .from_select(
+            ["order_id", "type", "detail", "dedupe_key"],
+            select(changed.c.order_id, literal(type), literal(detail), literal(dedupe_key)),
+        )
+        .on_conflict_do_nothing(index_elements=_DEDUPE)
+        .cte("timeline_line")
+    )

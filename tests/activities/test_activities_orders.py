@@ -88,6 +88,32 @@ async def test_set_status_updates_row_and_dedupes_timeline(sessions: SessionFact
     assert await _events(sessions, order.id) == [("order.rejected", "out of stock: SKU-1")]
 
 
+async def test_a_forward_status_and_its_line_are_written_once(sessions: SessionFactory) -> None:
+    # The confirmation: the status and its timeline line in one statement.
+    order = await create_order(sessions)
+    acts, env = OrderActivities(sessions), ActivityEnvironment()
+    change = StatusChange(str(order.id), "confirmed", detail="paid")
+
+    await env.run(acts.set_status, change)
+    await env.run(acts.set_status, change)
+
+    assert (await _order(sessions, order.id)).status is OrderStatus.CONFIRMED
+    assert await _events(sessions, order.id) == [("order.confirmed", "paid")]
+
+
+async def test_a_status_of_an_unknown_order_is_refused_and_writes_nothing(
+    sessions: SessionFactory,
+) -> None:
+    acts, env = OrderActivities(sessions), ActivityEnvironment()
+    missing = uuid.uuid4()
+    for status in ("confirmed", "rejected"):  # one statement, and a transaction
+        with pytest.raises(ApplicationError) as caught:
+            await env.run(acts.set_status, StatusChange(str(missing), status))
+        assert caught.value.type == INVALID_ORDER
+        assert caught.value.non_retryable
+    assert await _events(sessions, missing) == []
+
+
 async def test_set_status_refuses_an_unknown_status(sessions: SessionFactory) -> None:
     order = await create_order(sessions)
     with pytest.raises(ApplicationError) as caught:
