@@ -15,12 +15,13 @@ from typing import Annotated
 from fastapi import Depends, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import raiseload
 
 from api.deps import CurrentUser, ResourcesDep
 from api.errors import ProblemError
 from api.schemas.orders import OrderItemPublic, OrderPublic, PaymentPublic
 from core.db import SessionFactory, autocommit
-from core.models import Order, Payment
+from core.models import Order, OrderItem, Payment
 
 
 @dataclass(frozen=True)
@@ -29,22 +30,31 @@ class OrderRecord:
 
     order: Order
     payment: Payment | None
+    # The order's lines when they were not loaded with it (see load_order).
+    items: Sequence[OrderItem] | None = None
 
 
-async def load_order(sessions: SessionFactory, order_id: uuid.UUID) -> OrderRecord | None:
+async def load_order(
+    sessions: SessionFactory, order_id: uuid.UUID, *, lines_from: Order | None = None
+) -> OrderRecord | None:
+    """The order and its payment as they are now, in one query (its lines in one more).
+
+    ``lines_from`` is the same order as read or written before: lines never
+    change once placed, so they are taken from it instead of read again.
+    """
+    query = (
+        select(Order, Payment)
+        .outerjoin(Payment, Payment.order_id == Order.id)
+        .where(Order.id == order_id)
+    )
+    if lines_from is not None:
+        query = query.options(raiseload(Order.items))
     # A fresh session each time: callers re-read after the saga moved on.
     async with autocommit(sessions) as session:
-        # The order and its payment in one query (its lines follow in one more).
-        row = (
-            await session.execute(
-                select(Order, Payment)
-                .outerjoin(Payment, Payment.order_id == Order.id)
-                .where(Order.id == order_id)
-            )
-        ).one_or_none()
-        if row is None:
-            return None
-        return OrderRecord(row[0], row[1])
+        row = (await session.execute(query)).one_or_none()
+    if row is None:
+        return None
+    return OrderRecord(row[0], row[1], None if lines_from is None else lines_from.items)
 
 
 async def with_payments(session: AsyncSession, orders: Sequence[Order]) -> list[OrderRecord]:
@@ -71,7 +81,7 @@ def to_public(record: OrderRecord) -> OrderPublic:
                 quantity=item.quantity,
                 unit_price=item.unit_price,
             )
-            for item in order.items
+            for item in (order.items if record.items is None else record.items)
         ],
         total=order.total,
         currency=order.currency,
@@ -141,14 +151,16 @@ async def placed_order_answer(
     ``written`` is the order as this request just wrote it: a client that
     did not wait is answered with it as is (pending; the saga's progress is
     for ``GET /orders/{id}``), saving a read on the hot path. After a wait,
-    or for a replay, the order is read back, since the saga has moved it on.
+    or for a replay, the order is read back, since the saga has moved it on;
+    after a wait its lines still come from what was written.
     """
     response.headers["Location"] = f"/orders/{order_id}"
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     record = written if wait is None and written is not None else None
     if record is None:
-        record = await load_order(sessions, order_id)
+        lines = None if written is None else written.order
+        record = await load_order(sessions, order_id, lines_from=lines)
     assert record is not None  # orders are never deleted
     if wait is not None:
         response.headers["Preference-Applied"] = f"wait={wait}"

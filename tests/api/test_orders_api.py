@@ -219,6 +219,10 @@ async def _pivot_then_failure(
     response = await checkout(orders_api, headers, order_body((product, 2)), wait=30)
     assert response.status_code == 200
     assert response.json()["status"] == "confirmed"
+    # The answer after the wait is the order as it now is, lines included.
+    now = await orders_api.get(response.headers["Location"], headers=headers)
+    assert response.json() == now.json()
+    assert [i["quantity"] for i in response.json()["items"]] == [2]
     handle = temporal_client.get_workflow_handle(workflow_id(response.json()["id"]))
     assert (await handle.query(OrderWorkflow.state)).status == "confirmed"
     await mailer.holding.wait()  # answered while the confirmation mail is still held
