@@ -161,7 +161,8 @@ async def place(
     ``request_fingerprint`` identifies the request's content: a key that
     already placed an order from another fingerprint raises
     ``IdempotencyConflict``; lines the catalog refuses raise ``InvalidOrder``
-    (nothing is written). Commits the session's transaction when it writes.
+    (nothing is written). Commits the session's transaction when it writes;
+    a session in autocommit works as well, since the write is one statement.
     """
     order = await find_order(session, customer_id, key)
     if order is None:
