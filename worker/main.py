@@ -214,13 +214,13 @@ def _readiness_checks(
 async def _connect_database(settings: Settings) -> AsyncEngine:
     if not settings.database_url:
         raise StartupError("DATABASE_URL is not set")
-    # No pre-ping: a round trip before every step, when every activity
-    # retries a failed attempt anyway (see create_engine).
+    # No ping before use: every activity retries a failed attempt anyway
+    # (see create_engine).
     engine = create_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        pre_ping=False,
+        ping_after_idle=None,
         prepared_statements=settings.db_prepared_statements,
     )
 

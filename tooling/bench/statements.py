@@ -14,12 +14,12 @@ SQLAlchemy 2 and psycopg 3:
 
 - a flush of several rows of one table whose keys are all known before the
   insert goes through psycopg's ``executemany``, which pipelines them: one
-  round trip, a statement per row (in today's checkout, the order's lines,
-  keyed by order and product). Rows with a generated key go as one
-  multi-row INSERT (SQLAlchemy's "insertmanyvalues"): one statement;
-- the API's pool pre-ping (an empty query, ``;``, once per connection taken
-  from the pool; the worker has none) is a round trip that PostgreSQL counts
-  as no statement;
+  round trip, a statement per row (in today's saga, a reservation's holds
+  and ledger lines). Rows with a generated key go as one multi-row INSERT
+  (SQLAlchemy's "insertmanyvalues"): one statement;
+- the API's ping of a pooled connection idle for a second or more (an
+  empty query, ``;``; the worker has none; ``core.db.create_engine``) is a
+  round trip that PostgreSQL counts as no statement;
 - so is psycopg preparing a statement it has run five times on a connection
   (once per statement and connection, then never again).
 

@@ -82,7 +82,9 @@ def build_workers(
 async def serve(settings: Settings, *, naive: bool) -> int:
     assert settings.database_url, "the bench passes DATABASE_URL"
     # As the product worker (worker.main._connect_database).
-    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size, pre_ping=False)
+    engine = create_engine(
+        settings.database_url, pool_size=settings.db_pool_size, ping_after_idle=None
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
