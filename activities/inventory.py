@@ -65,24 +65,28 @@ class InventoryActivities:
 
     async def _reserve(self, order_id: uuid.UUID) -> StockResult:
         async with self._sessions() as session, session.begin():
+            # The lock in a statement of its own, before the reads: a query
+            # that waits for a row lock sees other tables as they were when
+            # it started, so a zombie attempt would miss the holds written
+            # by the attempt it waited for.
             await _lock_order(session, order_id)
-            # A retry (or a zombie attempt racing it: the order lock serialises
-            # them) finds the rows of the attempt that committed and stops.
-            if await session.scalar(
-                select(func.count())
-                .select_from(Reservation)
-                .where(Reservation.order_id == order_id)
-            ):
-                return StockResult(str(order_id), 0)
-            items = (
-                await session.scalars(
-                    select(OrderItem)
+            # The lines, and whether this order already holds stock, in one
+            # query. A retry (or a zombie attempt racing it: the order lock
+            # serialises them) finds the rows of the attempt that committed
+            # and stops.
+            held = select(Reservation.id).where(Reservation.order_id == order_id).exists()
+            rows = (
+                await session.execute(
+                    select(OrderItem, held)
                     .where(OrderItem.order_id == order_id)
                     .order_by(OrderItem.product_id)  # lock order: see the module docstring
                 )
             ).all()
-            if not items:
+            if not rows:
                 raise invalid_order(f"order {order_id} has no lines")
+            if rows[0][1]:
+                return StockResult(str(order_id), 0)
+            items = [row[0] for row in rows]
             for item in items:
                 await _take(session, item)
             # Every line taken: their holds and ledger lines in one statement
