@@ -23,6 +23,7 @@ from core.settings import Settings
 from tooling.commands.admin import (
     cmd_audit,
     cmd_bench,
+    cmd_bench_median,
     cmd_bootstrap_admin,
     cmd_create_admin,
     cmd_migrate,
@@ -208,6 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="py-spy flame graphs of the API and the worker during the saga's closed loop "
         "at C, into DIR (the run's figures are then disturbed)",
+    )
+    median = add(
+        "bench-median",
+        cmd_bench_median,
+        "issue 16's targets judged on the median of several bench runs' JSON files",
+    )
+    median.add_argument(
+        "runs", type=Path, nargs="+", metavar="RUN.json", help="files from ordersaga bench --out"
     )
     add(
         "register-search-attributes",

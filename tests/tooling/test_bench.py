@@ -29,7 +29,7 @@ from tooling.bench.results import CLOSED, OPEN, PhaseResult, build_ratios, build
 from tooling.bench.sampling import Usage
 from tooling.bench.shop import Shop, ShopProduct
 from tooling.bench.stats import Latency, percentile, rate, ratio
-from tooling.bench.targets import evaluate_targets
+from tooling.bench.targets import evaluate_targets, figures_from_json, judge
 from tooling.cli import build_parser
 
 REPO = Path(__file__).resolve().parents[2]
@@ -267,6 +267,18 @@ def _report(problems: list[str] | None = None) -> BenchReport:
         ],
         problems=problems or [],
     )
+
+
+def test_a_runs_json_judged_again_gives_the_targets_the_run_printed() -> None:
+    # ordersaga bench-median judges files, possibly from an older bench, on
+    # the figures they hold: the same figures must give the same verdicts.
+    run = _report()
+    again = judge(figures_from_json(run.to_json()))
+    assert [(t.goal, t.value, t.met) for t in again[:-1]] == [
+        (t.goal, t.value, t.met) for t in run.targets[:-1]
+    ]
+    # The memory bound reads the main stack's worker only: not the naive one's 400 MiB.
+    assert again[-1].measured == 100.0
 
 
 def test_the_rendered_report_has_every_part() -> None:

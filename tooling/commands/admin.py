@@ -182,3 +182,15 @@ def cmd_bench(settings: Settings, args: argparse.Namespace) -> int:
     print(render(report))
     print(f"\nordersaga: results written to {out}")
     return 0 if report.ok else 1
+
+
+def cmd_bench_median(_settings: Settings, args: argparse.Namespace) -> int:
+    """Print each target of several runs and whether their median meets it."""
+    from tooling.bench.median import render_median, targets_of
+
+    try:
+        runs = [targets_of(path) for path in args.runs]
+        print(render_median(args.runs, runs))
+    except ValueError as err:  # a file that is no run, or runs of other targets
+        raise CliError(str(err), 2) from None
+    return 0
