@@ -12,7 +12,19 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
+    Uuid,
+    column,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -104,25 +116,61 @@ async def add_order(
         dedupe_key="order.placed",
     )
     # Every row in one statement (data-modifying CTEs): one round trip
-    # instead of the ORM's four, and no unit of work to run. The lines'
-    # foreign keys are checked at the end of the statement, when the order
-    # row exists. The objects above are what the caller reads; they stay
-    # out of the session, which never loaded them.
-    items = [_columns(item, OrderItem) for item in order.items]
+    # instead of the ORM's four, and no unit of work to run. The lines come
+    # as one JSON parameter (jsonb_to_recordset), not as a multi-row VALUES:
+    # SQLAlchemy cannot cache a statement whose VALUES rows vary in number,
+    # and compiling it again on every checkout cost more than its round
+    # trip. The lines' foreign keys are checked at the end of the
+    # statement, when the order row exists. The objects above are what the
+    # caller reads; they stay out of the session, which never loaded them.
     new_order = (
         insert(Order)
         .values(_columns(order, Order))
-        .returning(Order.created_at, Order.updated_at)
+        .returning(Order.id, Order.created_at, Order.updated_at)
         .cte("new_order")
     )
+    lines_json = [
+        {c.name: _json_value(getattr(item, c.name)) for c in _LINE_COLUMNS} for item in order.items
+    ]
+    line = (
+        func.jsonb_to_recordset(literal(lines_json, JSONB))
+        .table_valued(*_LINE_COLUMNS)
+        .render_derived(name="line", with_types=True)
+    )
+    new_items = (
+        insert(OrderItem)
+        .from_select(
+            ["order_id", *(c.name for c in _LINE_COLUMNS)],
+            # Each line beside the one order row: a cross join, said so.
+            select(new_order.c.id, *(line.c[c.name] for c in _LINE_COLUMNS)).select_from(
+                new_order.join(line, true())
+            ),
+        )
+        .cte("new_items")
+    )
     written = select(new_order.c.created_at, new_order.c.updated_at).add_cte(
-        insert(OrderItem).values(items).cte("new_items"),
+        new_items,
         insert(Payment).values(_columns(payment, Payment)).cte("new_payment"),
         insert(OrderEvent).values(_columns(event, OrderEvent)).cte("placed_event"),
     )
     order.created_at, order.updated_at = (await session.execute(written)).one()
     payment.created_at, payment.updated_at = order.created_at, order.updated_at
     return NewOrder(order, payment)
+
+
+# An order line's columns as the statement reads them from its JSON parameter.
+_LINE_COLUMNS = (
+    column("product_id", Uuid),
+    column("position", Integer),
+    column("sku", String),
+    column("name", String),
+    column("quantity", Integer),
+    column("unit_price", BigInteger),
+)
+
+
+def _json_value(value: object) -> object:
+    return str(value) if isinstance(value, uuid.UUID) else value
 
 
 def _columns(row: Base, model: type[Base]) -> dict[str, object]:
