@@ -101,11 +101,4 @@ async def checkout(
         shipping_address=body.shipping_address,
         wait_seconds=wait or 0,
     )
-    return await placed_order_answer(
-        resources.sessions,
-        placement.order_id,
-        placement.replayed,
-        wait,
-        response,
-        placement.written,
-    )
+    return await placed_order_answer(resources.sessions, placement, wait, response)

@@ -25,8 +25,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from api.checkout import Placement, fingerprint, place_order
+from api.checkout import fingerprint, place_order
 from api.errors import ProblemError
+from api.order_reads import Placement
 from api.schemas.orders import MAX_LINES, OrderCreate, PaymentCreate, ShippingAddress
 from api.tokens import Principal
 from core.db import SessionFactory

@@ -11,14 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import uuid
-from dataclasses import dataclass
 from typing import assert_never
 
 from temporalio.client import Client
 
 from api.errors import ProblemError
-from api.order_reads import OrderRecord
+from api.order_reads import OrderRecord, Placement
 from api.saga_start import start_saga
 from api.schemas.orders import OrderCreate
 from api.tokens import Principal
@@ -40,15 +38,6 @@ from core.ordering import (
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Placement:
-    order_id: uuid.UUID
-    replayed: bool  # an earlier request with the same key made this order
-    # The order as this request wrote it (None for a replay): what a client
-    # that does not wait is answered with, without reading it back.
-    written: OrderRecord | None = None
 
 
 def fingerprint(body: OrderCreate) -> str:

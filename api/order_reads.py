@@ -134,13 +134,19 @@ async def owned_order(
 OwnedOrder = Annotated[OrderRecord, Depends(owned_order)]
 
 
+@dataclass(frozen=True)
+class Placement:
+    """What a checkout placed: its order, and whether an earlier try with its key did."""
+
+    order_id: uuid.UUID
+    replayed: bool  # an earlier request with the same key made this order
+    # The order as this request wrote it (None for a replay): what a client
+    # that does not wait is answered with, without reading it back.
+    written: OrderRecord | None = None
+
+
 async def placed_order_answer(
-    sessions: SessionFactory,
-    order_id: uuid.UUID,
-    replayed: bool,
-    wait: int | None,
-    response: Response,
-    written: OrderRecord | None = None,
+    sessions: SessionFactory, placement: Placement, wait: int | None, response: Response
 ) -> OrderPublic:
     """The answer to a checkout (``POST /orders`` and ``POST /cart/checkout`` alike).
 
@@ -148,19 +154,20 @@ async def placed_order_answer(
     asked to wait (``Prefer: wait``); ``Location`` names the order, and a
     retry with the same key says it was a replay.
 
-    ``written`` is the order as this request just wrote it: a client that
+    ``placement.written`` is the order as this request just wrote it: a client that
     did not wait is answered with it as is (pending; the saga's progress is
     for ``GET /orders/{id}``), saving a read on the hot path. After a wait,
     or for a replay, the order is read back, since the saga has moved it on;
     after a wait its lines still come from what was written.
     """
-    response.headers["Location"] = f"/orders/{order_id}"
-    if replayed:
+    written = placement.written
+    response.headers["Location"] = f"/orders/{placement.order_id}"
+    if placement.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     record = written if wait is None and written is not None else None
     if record is None:
         lines = None if written is None else written.order
-        record = await load_order(sessions, order_id, lines_from=lines)
+        record = await load_order(sessions, placement.order_id, lines_from=lines)
     assert record is not None  # orders are never deleted
     if wait is not None:
         response.headers["Preference-Applied"] = f"wait={wait}"

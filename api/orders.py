@@ -95,14 +95,7 @@ async def create_order(
         body=body,
         wait_seconds=wait or 0,
     )
-    return await placed_order_answer(
-        resources.sessions,
-        placement.order_id,
-        placement.replayed,
-        wait,
-        response,
-        placement.written,
-    )
+    return await placed_order_answer(resources.sessions, placement, wait, response)
 
 
 @router.get("", response_model=OrderList)
