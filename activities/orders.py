@@ -11,14 +11,14 @@ import uuid
 from dataclasses import dataclass
 
 from psycopg.errors import ForeignKeyViolation
-from sqlalchemy import func, select, update
+from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
 from activities import fault_points
 from activities.errors import invalid_order, parse_order_id
-from activities.timeline import add_event, line_of
+from activities.timeline import add_event, change_with_line
 from core.db import SessionFactory, autocommit
 from core.models import Order, OrderStatus, Payment, PaymentStatus
 
@@ -184,7 +184,7 @@ async def _add_event_of_order(
     """Add a timeline line; a missing order is a refusal, found by the foreign key.
 
     The insert itself proves the order exists, one round trip instead of a
-    SELECT first. The refusal ends the transaction, which held nothing else.
+    SELECT first.
     """
     try:
         await add_event(session, order_id, type, detail, dedupe_key)
@@ -212,17 +212,20 @@ async def _change_status(
     failure_reason: str | None,
     detail: str,
 ) -> None:
-    changed = (
+    change = (
         update(Order)
         .where(Order.id == order_id)
         .values(status=status, failure_reason=failure_reason, updated_at=func.now())
         .returning(Order.id.label("order_id"))
-        .cte("changed")
     )
     # One timeline line per status: a retried set_status rewrites the same
     # values and adds nothing.
-    line = line_of(
-        changed, f"order.{status.value}", detail or failure_reason or "", f"status:{status.value}"
+    changed = await change_with_line(
+        session,
+        change,
+        f"order.{status.value}",
+        detail or failure_reason or "",
+        dedupe_key=f"status:{status.value}",
     )
-    if not await session.scalar(select(func.count()).select_from(changed).add_cte(line)):
+    if not changed:
         raise invalid_order(f"order {order_id} does not exist")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -28,7 +28,7 @@ from activities.payment_provider import (
     PaymentProvider,
     ProviderUnavailable,
 )
-from activities.timeline import add_event, line_of
+from activities.timeline import add_event, change_with_line
 from core.db import SessionFactory, autocommit
 from core.models import Payment, PaymentStatus
 from core.money import Money
@@ -159,22 +159,13 @@ class PaymentActivities:
         return payment
 
     async def _record_capture(self, order_id: uuid.UUID, charge: Charge) -> ChargeResult:
-        captured = (
-            update(Payment)
-            .where(Payment.order_id == order_id, Payment.status == PaymentStatus.PENDING)
-            .values(status=PaymentStatus.CAPTURED, charge_id=charge.id, token=None)
-            .returning(Payment.order_id)
-            .cte("captured")
-        )
         detail = f"{_money(charge)} captured ({charge.id})"
-        line = line_of(captured, "payment.captured", detail, "payment.captured")
-        # The capture and its timeline line are one statement: atomic on its own.
-        async with autocommit(self._sessions) as session:
-            if await session.scalar(select(func.count()).select_from(captured).add_cte(line)):
-                status: PaymentStatus | None = PaymentStatus.CAPTURED
-            else:
-                # Not pending any more: captured by an earlier attempt, or
-                # closed by a compensation while this call was in flight.
+        if await self._capture(order_id, charge.id, detail):
+            status: PaymentStatus | None = PaymentStatus.CAPTURED
+        else:
+            # Not pending any more: captured by an earlier attempt, or
+            # closed by a compensation while this call was in flight.
+            async with autocommit(self._sessions) as session:
                 status = await session.scalar(
                     select(Payment.status).where(Payment.order_id == order_id)
                 )
@@ -235,25 +226,26 @@ class PaymentActivities:
             )
 
     async def _capture_nothing(self, order_id: uuid.UUID) -> ChargeResult:
-        async with self._sessions() as session, session.begin():
-            captured = await session.scalar(
-                update(Payment)
-                .where(Payment.order_id == order_id, Payment.status == PaymentStatus.PENDING)
-                .values(status=PaymentStatus.CAPTURED, token=None)
-                .returning(Payment.order_id)
-            )
-            if captured is not None:
-                await add_event(
-                    session,
-                    order_id,
-                    "payment.captured",
-                    "nothing to charge",
-                    dedupe_key="payment.captured",
-                )
-        if captured is None:
+        if not await self._capture(order_id, None, "nothing to charge"):
             # Closed by a compensation meanwhile: the order will not go ahead.
             raise invalid_order("payment was closed before it could be captured")
         return ChargeResult(str(order_id), "", 0)
+
+    async def _capture(self, order_id: uuid.UUID, charge_id: str | None, detail: str) -> bool:
+        """Mark a pending payment captured, with its timeline line; False if it was not pending.
+
+        One statement committing itself: the capture and its line together.
+        """
+        change = (
+            update(Payment)
+            .where(Payment.order_id == order_id, Payment.status == PaymentStatus.PENDING)
+            .values(status=PaymentStatus.CAPTURED, charge_id=charge_id, token=None)
+            .returning(Payment.order_id)
+        )
+        async with autocommit(self._sessions) as session:
+            return await change_with_line(
+                session, change, "payment.captured", detail, dedupe_key="payment.captured"
+            )
 
     async def _claim_void(self, order_id: uuid.UUID) -> None:
         async with self._sessions() as session, session.begin():

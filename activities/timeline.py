@@ -1,7 +1,7 @@
 """Writing one line of an order's timeline, shared by every activity.
 
 Events are written in the same transaction as the change they describe, or
-in the same statement (``line_of``), so the timeline never claims something
+in the same statement (``change_with_line``), so the timeline never claims something
 the database does not hold (or misses something it does).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import CTE, literal, select
+from sqlalchemy import Update, func, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,15 +41,19 @@ async def add_event(
     return (await session.execute(stmt)).scalar_one_or_none() is not None
 
 
-def line_of(changed: CTE, type: str, detail: str, dedupe_key: str) -> CTE:
-    """The timeline line of a change, written by the statement that makes the change.
+async def change_with_line(
+    session: AsyncSession, change: Update, type: str, detail: str, dedupe_key: str
+) -> bool:
+    """Make ``change`` and write its timeline line in one statement; whether a row changed.
 
-    ``changed`` is an UPDATE ... RETURNING the row's ``order_id``, as a CTE:
-    the line is written once per row it returns, so only when the change
-    happened, deduplicated like ``add_event``. Change and line are then one
-    statement: atomic without a transaction around them, one round trip.
+    ``change`` is an UPDATE ... RETURNING the changed row's ``order_id``. The
+    line is written once per row it returns, so only when the change
+    happened, deduplicated like ``add_event``. Change and line are one
+    statement (data-modifying CTEs): atomic without a transaction around
+    them, one round trip.
     """
-    return (
+    changed = change.cte("changed")
+    line = (
         insert(OrderEvent)
         .from_select(
             ["order_id", "type", "detail", "dedupe_key"],
@@ -58,3 +62,5 @@ def line_of(changed: CTE, type: str, detail: str, dedupe_key: str) -> CTE:
         .on_conflict_do_nothing(index_elements=_DEDUPE)
         .cte("timeline_line")
     )
+    rows = await session.scalar(select(func.count()).select_from(changed).add_cte(line))
+    return bool(rows)
